@@ -1,0 +1,164 @@
+"""FLUXNET2015 / ONEFlux CSV files and the flux-tower site table.
+
+The synthetic towers are written in exactly the format real FLUXNET files have, so the GPP
+evaluation reads both through ``read_fluxnet``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecoembed.io.atomic import atomic_path
+from ecoembed.io.errors import InputDataError
+
+MISSING = -9999
+SITE_COLUMNS: tuple[str, ...] = ("SITE_ID", "LOCATION_LAT", "LOCATION_LONG", "IGBP")
+
+# Timestamp columns and their formats by string length (FLUXNET2015 data product description):
+# DD "YYYYMMDD", MM "YYYYMM", YY "YYYY"; HH/HR "YYYYMMDDHHMM" and WW "YYYYMMDD" as START/END.
+_TIMESTAMP_FORMATS = {4: "%Y", 6: "%Y%m", 8: "%Y%m%d", 12: "%Y%m%d%H%M"}
+_TIMESTAMP_COLUMNS = ("TIMESTAMP", "TIMESTAMP_START", "TIMESTAMP_END")
+_NA_VALUES = [str(MISSING), f"{MISSING}.0", f"{MISSING}.00", f"{MISSING}.000"]
+
+
+def write_fluxnet_dd(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a daily frame as a FLUXNET2015 DD CSV (TIMESTAMP YYYYMMDD, -9999 missing), atomically.
+
+    Floats keep 6 significant digits, as the real files do.
+    """
+    idx = df.index
+    if not isinstance(idx, pd.DatetimeIndex):
+        raise ValueError(f"{path}: index must be a DatetimeIndex, got {type(idx).__name__}")
+    if (idx != idx.normalize()).any():
+        raise ValueError(f"{path}: daily data must have timestamps at midnight")
+    if not (idx.is_monotonic_increasing and idx.is_unique):
+        raise ValueError(f"{path}: dates must be strictly increasing")
+    if set(_TIMESTAMP_COLUMNS) & set(map(str, df.columns)):
+        raise ValueError(f"{path}: timestamp columns must be the index, not data columns")
+    out = df.copy()
+    out.index = pd.Index(idx.strftime("%Y%m%d").astype(np.int64), name="TIMESTAMP")
+    with atomic_path(path) as tmp:
+        out.to_csv(tmp, na_rep=str(MISSING), float_format="%.6g", lineterminator="\n")
+
+
+def _read_header(path: str | os.PathLike[str]) -> list[str]:
+    try:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputDataError(path, f"not a readable CSV file ({exc})") from exc
+    return [str(c).strip() for c in header.columns]
+
+
+def _parse_timestamps(values: pd.Series, path: str | os.PathLike[str], column: str) -> pd.Series:
+    text = values.astype("string").str.strip()
+    if text.isna().any():
+        row = int(np.flatnonzero(text.isna().to_numpy())[0])
+        raise InputDataError(path, f"{column} is empty in data row {row + 1}")
+    lengths = text.str.len().unique()
+    fmt = _TIMESTAMP_FORMATS.get(int(lengths[0])) if len(lengths) == 1 else None
+    if fmt is None or not text.str.fullmatch(r"\d+").all():
+        bad = text[~text.str.fullmatch(r"\d{4}|\d{6}|\d{8}|\d{12}")]
+        example = bad.iloc[0] if len(bad) else text.iloc[0]
+        raise InputDataError(
+            path,
+            f"{column} is not a FLUXNET timestamp column (e.g. {example!r}; expected "
+            "YYYY, YYYYMM, YYYYMMDD or YYYYMMDDHHMM throughout)",
+        )
+    try:
+        return pd.to_datetime(text, format=fmt)
+    except ValueError as exc:
+        raise InputDataError(path, f"{column} holds an invalid date ({exc})") from exc
+
+
+def read_fluxnet(
+    path: str | os.PathLike[str], *, variables: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a FLUXNET2015/ONEFlux CSV (DD, WW, MM, YY, HH, HR) into a float frame.
+
+    The index is a DatetimeIndex named ``TIMESTAMP`` (``TIMESTAMP_START`` for half-hourly,
+    hourly and weekly files; ``TIMESTAMP_END`` is dropped), -9999 becomes NaN. With
+    ``variables``, only those columns are returned (and they must all be there).
+    """
+    if not Path(path).is_file():
+        raise InputDataError(path, "FLUXNET file does not exist")
+    header = _read_header(path)
+    time_col = next((c for c in ("TIMESTAMP", "TIMESTAMP_START") if c in header), None)
+    if time_col is None:
+        raise InputDataError(path, "no TIMESTAMP or TIMESTAMP_START column")
+    if variables is not None:
+        missing = [v for v in variables if v not in header]
+        if missing:
+            raise InputDataError(path, f"missing variables: {', '.join(missing)}")
+        wanted = {time_col, *variables}
+    else:
+        wanted = set(header) - {"TIMESTAMP_END"}
+    try:
+        df = pd.read_csv(
+            path,
+            encoding="utf-8-sig",
+            usecols=lambda c: str(c).strip() in wanted,
+            dtype={c: str for c in _TIMESTAMP_COLUMNS},
+            na_values=_NA_VALUES,
+            keep_default_na=False,
+        )
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+        raise InputDataError(path, f"malformed CSV ({exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+
+    index = pd.DatetimeIndex(_parse_timestamps(df.pop(time_col), path, time_col), name="TIMESTAMP")
+    if not (index.is_monotonic_increasing and index.is_unique):
+        bad = int(np.flatnonzero(np.diff(index.asi8) <= 0)[0]) + 1
+        raise InputDataError(
+            path, f"{time_col} is not strictly increasing (data row {bad + 1}: {index[bad]})"
+        )
+    if variables is not None:
+        df = df[list(variables)]
+    non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if non_numeric:
+        raise InputDataError(path, f"non-numeric values in columns: {', '.join(non_numeric)}")
+    df = df.astype("float64")
+    df = df.mask(df == MISSING)  # also -9999 written in a format na_values did not list
+    df.index = index
+    return df
+
+
+def _check_site_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    missing = [c for c in SITE_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputDataError(path, f"site table lacks columns: {', '.join(missing)}")
+    empty = [c for c in SITE_COLUMNS if df[c].isna().any()]
+    if empty:
+        raise InputDataError(path, f"site table has empty cells in: {', '.join(empty)}")
+    if df["SITE_ID"].duplicated().any():
+        dups = sorted(df.loc[df["SITE_ID"].duplicated(), "SITE_ID"].astype(str).unique())
+        raise InputDataError(path, f"duplicate SITE_ID: {', '.join(dups)}")
+    for col, limit in (("LOCATION_LAT", 90.0), ("LOCATION_LONG", 180.0)):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = df.loc[values.isna() | (values.abs() > limit), "SITE_ID"]
+        if len(bad):
+            raise InputDataError(path, f"{col} invalid for sites: {', '.join(map(str, bad))}")
+
+
+def write_site_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write the site table (SITE_ID, LOCATION_LAT, LOCATION_LONG, IGBP, ...) atomically."""
+    _check_site_table(df, path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, lineterminator="\n")
+
+
+def read_site_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read and validate a site table; extra columns (LOCATION_ELEV, MAT, ...) are kept."""
+    if not Path(path).is_file():
+        raise InputDataError(path, "site table does not exist")
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", dtype={"SITE_ID": str, "IGBP": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputDataError(path, f"not a readable CSV file ({exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    _check_site_table(df, path)
+    return df

@@ -1,0 +1,193 @@
+"""Cloud-Optimized GeoTIFF writing and validated GeoTIFF reading.
+
+Raw Sentinel products are one COG per band per acquisition, so writing is on the hot path of
+the synthetic world (about 10,000 small files): it goes straight through GDAL's COG driver,
+which rasterio feeds from an in-memory (MEM) dataset on close, without extra copies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError
+
+from ecoembed.io.atomic import atomic_path
+from ecoembed.io.errors import InputDataError
+
+try:  # GDAL errors that rasterio does not wrap in RasterioError (private module, stable name)
+    from rasterio._err import CPLE_BaseError
+except ImportError:  # pragma: no cover - only if rasterio reorganises its internals
+    CPLE_BaseError = RasterioError  # type: ignore[misc,assignment]
+
+_GDAL_ERRORS = (RasterioError, CPLE_BaseError)
+
+
+def _describe(exc: BaseException) -> str:
+    """GDAL's message; rasterio often hides the useful part in the chained cause."""
+    parts = []
+    while exc is not None and len(parts) < 3:
+        msg = str(exc).strip()
+        if msg and "See previous exception" not in msg and msg not in parts:
+            parts.append(msg)
+        exc = exc.__cause__ or exc.__context__
+    return "; ".join(parts) or "GDAL could not read it"
+
+
+@lru_cache(maxsize=64)
+def _crs_from_hashable(crs: int | str) -> CRS:
+    return CRS.from_epsg(crs) if isinstance(crs, int) else CRS.from_user_input(crs)
+
+
+def _as_crs(crs: Any) -> CRS:
+    """EPSG int, 'EPSG:32632', WKT, pyproj/rasterio CRS -> rasterio CRS (cached: hot path)."""
+    if isinstance(crs, CRS):
+        return crs
+    if isinstance(crs, int | str):
+        return _crs_from_hashable(crs)
+    return CRS.from_user_input(crs)
+
+
+def _per_band(value: float | Sequence[float] | None, count: int, what: str) -> tuple | None:
+    """One value for all bands or one per band -> a tuple of ``count`` floats."""
+    if value is None:
+        return None
+    values = np.atleast_1d(np.asarray(value, dtype=float)).ravel()
+    if values.size == 1:
+        values = np.repeat(values, count)
+    if values.size != count:
+        raise ValueError(f"{what}: {values.size} values for {count} bands")
+    return tuple(values.tolist())
+
+
+def _check_nodata(nodata: float | None, dtype: np.dtype, path: object) -> None:
+    """GDAL silently clamps a nodata value the data type cannot hold; refuse it instead."""
+    if nodata is None or not np.issubdtype(dtype, np.integer):
+        return
+    info = np.iinfo(dtype)
+    if not (float(nodata).is_integer() and info.min <= nodata <= info.max):
+        raise ValueError(f"{path}: nodata {nodata} is not representable as {dtype}")
+
+
+def _blocksize(height: int, width: int) -> int:
+    # One 128 px tile for the small rasters instead of a padded 256 px one: smaller and faster.
+    return 128 if max(height, width) <= 128 else 256
+
+
+def write_cog(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    *,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    scale: float | Sequence[float] | None = None,
+    offset: float | Sequence[float] | None = None,
+    band_names: Sequence[str] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    overview_resampling: str = "average",
+) -> None:
+    """Write ``data`` ((h, w) or (bands, h, w)) as a DEFLATE Cloud-Optimized GeoTIFF, atomically.
+
+    ``scale``/``offset`` are stored as GDAL band scale/offset (physical = DN * scale + offset),
+    which is what ``rasterio.open(p).scales``/``.offsets`` and GDAL-aware readers apply.
+    Use ``overview_resampling="nearest"`` for class maps such as SCL.
+    """
+    arr = np.asarray(data)
+    if arr.ndim == 2:
+        arr = arr[np.newaxis]
+    if arr.ndim != 3 or arr.shape[1] == 0 or arr.shape[2] == 0:
+        raise ValueError(f"{path}: data must be (h, w) or (bands, h, w), got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    count, height, width = arr.shape
+    _check_nodata(nodata, arr.dtype, path)
+    if band_names is not None and len(band_names) != count:
+        raise ValueError(f"{path}: {len(band_names)} band names for {count} bands")
+    scales = _per_band(scale, count, f"{path}: scale")
+    offsets = _per_band(offset, count, f"{path}: offset")
+    if scales is not None and offsets is None:
+        offsets = (0.0,) * count
+    elif offsets is not None and scales is None:
+        scales = (1.0,) * count
+
+    is_float = np.issubdtype(arr.dtype, np.floating)
+    profile = {
+        "driver": "COG",
+        "count": count,
+        "height": height,
+        "width": width,
+        "dtype": arr.dtype.name,
+        "crs": _as_crs(crs),
+        "transform": transform,
+        "nodata": nodata,
+        # COG creation options
+        "compress": "DEFLATE",
+        "predictor": 3 if is_float else 2,
+        "blocksize": _blocksize(height, width),
+        "overview_resampling": overview_resampling.upper(),
+        "bigtiff": "IF_SAFER",
+    }
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(arr)
+        if scales is not None:
+            dst.scales = scales
+            dst.offsets = offsets
+        if band_names is not None:
+            for i, name in enumerate(band_names, start=1):
+                dst.set_band_description(i, str(name))
+        if tags:
+            dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
+
+
+def read_raster(
+    path: str | os.PathLike[str], *, item: str | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read all bands as (bands, h, w) plus a profile; bad files raise InputDataError.
+
+    The data are returned as stored (DNs); scales/offsets are in the profile so the caller
+    decides when to convert. ``item`` (a STAC item id) only enriches the error message.
+    """
+    p = Path(path)
+    if not p.is_file():
+        problem = "is a directory, not a raster file" if p.is_dir() else "file does not exist"
+        raise InputDataError(path, problem, item=item)
+    try:
+        with rasterio.open(p) as src:
+            data = src.read()
+            profile = {
+                "driver": src.driver,
+                "dtype": src.dtypes[0],
+                "count": src.count,
+                "height": src.height,
+                "width": src.width,
+                "crs": src.crs,
+                "transform": src.transform,
+                "nodata": src.nodata,
+                "scales": tuple(src.scales),
+                "offsets": tuple(src.offsets),
+                "descriptions": tuple(src.descriptions),
+                "tags": src.tags(),
+            }
+    except _GDAL_ERRORS as exc:
+        raise InputDataError(
+            path, f"unreadable or corrupt raster: {_describe(exc)}", item=item
+        ) from exc
+    return data, profile
+
+
+def is_cog(path: str | os.PathLike[str]) -> bool:
+    """True when GDAL reports the file's layout as Cloud-Optimized (``LAYOUT=COG``)."""
+    try:
+        with rasterio.open(path) as src:
+            layout = src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT", "")
+    except _GDAL_ERRORS as exc:
+        raise InputDataError(path, f"cannot open as a raster: {_describe(exc)}") from exc
+    return layout.upper() == "COG"

@@ -1,0 +1,447 @@
+"""STAC items, per-tile item collections and the merged catalog of the raw Sentinel inputs.
+
+Items carry what the cube builder needs to read a COG without opening it first (grid per
+asset, DN scaling, nodata), recorded the way Planetary Computer and Earth Search do, so
+synthetic and real acquisitions go through the same code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pystac
+from affine import Affine
+from pystac.extensions.eo import Band, EOExtension
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
+from pystac.extensions.sar import FrequencyBand, Polarization, SarExtension
+from pystac.extensions.sat import OrbitState, SatExtension
+from pystac.stac_io import DefaultStacIO
+from pystac.utils import str_to_datetime
+from rasterio.warp import transform_bounds, transform_geom
+
+from ecoembed.io import sentinel
+from ecoembed.io.atomic import atomic_write_text
+from ecoembed.io.errors import InputDataError
+
+S2_COLLECTION_ID = "sentinel-2-l2a"
+S1_COLLECTION_ID = "sentinel-1-rtc"
+TILE_PROPERTY = "ecoembed:tile"
+SCL_ASSET_KEY = "SCL"
+
+AssetSpec = tuple[str, Affine, tuple[int, int]]  # (href, transform, (height, width))
+
+_COPERNICUS_TERMS = (
+    "Contains modified Copernicus Sentinel data. Use is governed by the Legal Notice on the "
+    "use of Copernicus Sentinel Data and Service Information (free, full and open access)."
+)
+_COLLECTION_DESCRIPTIONS = {
+    S2_COLLECTION_ID: "Sentinel-2 MSI Level-2A surface reflectance, one COG per band (DN, "
+    "reflectance = DN * 1e-4 - 0.1 from processing baseline 04.00), and the scene "
+    "classification map (SCL).",
+    S1_COLLECTION_ID: "Sentinel-1 IW GRD, radiometrically terrain-corrected gamma0 in linear "
+    "power, one float32 COG per polarisation (VV, VH).",
+}
+_S2_BANDS = {b.name: b for b in sentinel.S2_BANDS}
+_BBOX_DECIMALS = 7  # ~1 cm in WGS84
+# What pystac raises on JSON that is not the STAC object it should be.
+_STAC_ERRORS = (pystac.STACError, pystac.STACTypeError, KeyError, TypeError, ValueError)
+
+
+# ---------------------------------------------------------------------------- item building
+
+
+def _as_datetime(value: dt.datetime | str) -> dt.datetime:
+    """Timezone-aware UTC datetime; naive values are taken as UTC (Sentinel times are UTC)."""
+    when = str_to_datetime(value) if isinstance(value, str) else value
+    if not isinstance(when, dt.datetime):
+        raise TypeError(f"expected a datetime or ISO string, got {value!r}")
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+
+
+def _wgs84_footprint(epsg: int, bbox: tuple[float, float, float, float]) -> tuple[dict, list]:
+    """Item geometry and bbox in WGS84 from a projected bbox (bbox densified, rounded outward)."""
+    minx, miny, maxx, maxy = bbox
+    if not (minx < maxx and miny < maxy):
+        raise ValueError(f"bbox {bbox} is not (minx, miny, maxx, maxy) with min < max")
+    ring = [(minx, miny), (maxx, miny), (maxx, maxy), (minx, maxy), (minx, miny)]
+    geom = transform_geom(
+        f"EPSG:{epsg}",
+        "EPSG:4326",
+        {"type": "Polygon", "coordinates": [ring]},
+        precision=_BBOX_DECIMALS,
+    )
+    geom = {"type": "Polygon", "coordinates": [[list(xy) for xy in geom["coordinates"][0]]]}
+    west, south, east, north = transform_bounds(f"EPSG:{epsg}", "EPSG:4326", *bbox, densify_pts=21)
+    q = 10**_BBOX_DECIMALS
+    wgs_bbox = [
+        math.floor(west * q) / q,
+        math.floor(south * q) / q,
+        math.ceil(east * q) / q,
+        math.ceil(north * q) / q,
+    ]
+    return geom, wgs_bbox
+
+
+def _new_item(
+    item_id: str,
+    *,
+    collection_id: str,
+    tile: str,
+    when: dt.datetime | str,
+    epsg: int,
+    bbox: tuple[float, float, float, float],
+    properties: dict[str, Any],
+) -> pystac.Item:
+    geometry, wgs_bbox = _wgs84_footprint(epsg, bbox)
+    item = pystac.Item(
+        id=item_id,
+        geometry=geometry,
+        bbox=wgs_bbox,
+        datetime=_as_datetime(when),
+        properties={**properties, TILE_PROPERTY: tile},
+        collection=collection_id,
+    )
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    proj.code = f"EPSG:{int(epsg)}"
+    proj.bbox = [float(v) for v in bbox]
+    return item
+
+
+def _add_asset(
+    item: pystac.Item, key: str, spec: AssetSpec, *, title: str
+) -> tuple[pystac.Asset, float]:
+    """Add a COG asset with its own grid (10 m and 20 m assets of one item differ)."""
+    href, transform, shape = spec
+    transform = Affine(*tuple(transform)[:6])
+    asset = pystac.Asset(
+        href=str(href), media_type=pystac.MediaType.COG, roles=["data"], title=title
+    )
+    item.add_asset(key, asset)
+    proj = ProjectionExtension.ext(asset)
+    proj.transform = [float(v) for v in tuple(transform)[:6]]
+    proj.shape = [int(shape[0]), int(shape[1])]
+    resolution = abs(transform.a)
+    return asset, resolution
+
+
+def make_s2_item(
+    item_id: str,
+    *,
+    tile: str,
+    datetime: dt.datetime | str,
+    epsg: int,
+    bbox: tuple[float, float, float, float],
+    assets: Mapping[str, AssetSpec],
+    cloud_cover: float,
+    platform: str = "sentinel-2a",
+    processing_baseline: str = "05.10",
+    mgrs_tile: str | None = None,
+) -> pystac.Item:
+    """A Sentinel-2 L2A item: one COG asset per band (B02..B12) plus SCL, eo/proj/raster."""
+    unknown = sorted(set(assets) - set(_S2_BANDS) - {SCL_ASSET_KEY})
+    if unknown:
+        raise ValueError(f"item {item_id}: unknown Sentinel-2 asset keys {unknown}")
+    if not 0.0 <= float(cloud_cover) <= 100.0:
+        raise ValueError(f"item {item_id}: cloud_cover {cloud_cover} is not a percentage")
+    properties: dict[str, Any] = {
+        "platform": platform,
+        "constellation": "sentinel-2",
+        "instruments": ["msi"],
+        "s2:processing_baseline": processing_baseline,
+    }
+    if mgrs_tile is not None:
+        properties["s2:mgrs_tile"] = mgrs_tile
+    item = _new_item(
+        item_id,
+        collection_id=S2_COLLECTION_ID,
+        tile=tile,
+        when=datetime,
+        epsg=epsg,
+        bbox=bbox,
+        properties=properties,
+    )
+    EOExtension.ext(item, add_if_missing=True).cloud_cover = float(cloud_cover)
+    RasterExtension.add_to(item)
+    # Cube order for bands, SCL last, whatever order the caller's dict has.
+    for key in [*(b for b in sentinel.S2_BAND_NAMES if b in assets), SCL_ASSET_KEY]:
+        if key not in assets:
+            continue
+        if key == SCL_ASSET_KEY:
+            asset, res = _add_asset(item, key, assets[key], title="Scene classification map")
+            raster_band = RasterBand.create(
+                nodata=sentinel.S2_NODATA, data_type=DataType.UINT8, spatial_resolution=res
+            )
+        else:
+            band = _S2_BANDS[key]
+            title = f"{key} {band.common_name} ({band.center_wavelength_um:.3f} um)"
+            asset, res = _add_asset(item, key, assets[key], title=title)
+            EOExtension.ext(asset).bands = [
+                Band.create(
+                    name=key,
+                    common_name=band.common_name,
+                    center_wavelength=band.center_wavelength_um,
+                    full_width_half_max=band.full_width_half_max_um,
+                )
+            ]
+            raster_band = RasterBand.create(
+                nodata=sentinel.S2_NODATA,
+                data_type=DataType.UINT16,
+                spatial_resolution=res,
+                scale=sentinel.S2_SCALE,
+                offset=sentinel.S2_OFFSET,
+            )
+        RasterExtension.ext(asset).bands = [raster_band]
+    return item
+
+
+def make_s1_item(
+    item_id: str,
+    *,
+    tile: str,
+    datetime: dt.datetime | str,
+    epsg: int,
+    bbox: tuple[float, float, float, float],
+    assets: Mapping[str, AssetSpec],
+    orbit_state: str,
+    relative_orbit: int,
+    platform: str = "sentinel-1a",
+) -> pystac.Item:
+    """A Sentinel-1 RTC gamma0 item (assets vv/vh, float32 linear power): sar/sat/proj/raster."""
+    unknown = sorted(set(assets) - set(sentinel.S1_ASSET_KEYS))
+    if unknown or not assets:
+        raise ValueError(
+            f"item {item_id}: Sentinel-1 asset keys must be among {sentinel.S1_ASSET_KEYS}, "
+            f"got {sorted(assets)}"
+        )
+    state = OrbitState(orbit_state.lower())  # ValueError for anything but ascending/descending
+    keys = [k for k in sentinel.S1_ASSET_KEYS if k in assets]
+    pols = [Polarization(k.upper()) for k in keys]
+    properties = {"platform": platform, "constellation": "sentinel-1", "instruments": ["c-sar"]}
+    item = _new_item(
+        item_id,
+        collection_id=S1_COLLECTION_ID,
+        tile=tile,
+        when=datetime,
+        epsg=epsg,
+        bbox=bbox,
+        properties=properties,
+    )
+    SarExtension.ext(item, add_if_missing=True).apply(
+        instrument_mode="IW",
+        frequency_band=FrequencyBand.C,
+        polarizations=pols,
+        product_type="GRD",
+        center_frequency=sentinel.S1_CENTER_FREQUENCY_GHZ,
+        resolution_range=20.0,
+        resolution_azimuth=22.0,
+        pixel_spacing_range=10.0,
+        pixel_spacing_azimuth=10.0,
+        looks_range=5,
+        looks_azimuth=1,
+        looks_equivalent_number=sentinel.S1_GRD_ENL,
+    )
+    SatExtension.ext(item, add_if_missing=True).apply(
+        orbit_state=state, relative_orbit=int(relative_orbit)
+    )
+    RasterExtension.add_to(item)
+    for key, pol in zip(keys, pols, strict=True):
+        title = f"{pol.value}: gamma0 (terrain-corrected), linear power"
+        asset, res = _add_asset(item, key, assets[key], title=title)
+        SarExtension.ext(asset).polarizations = [pol]
+        RasterExtension.ext(asset).bands = [
+            # NaN is not valid JSON: the raster extension spells it "nan".
+            RasterBand.create(
+                nodata=NoDataStrings.NAN, data_type=DataType.FLOAT32, spatial_resolution=res
+            )
+        ]
+    return item
+
+
+# ---------------------------------------------------------------------------- hrefs and JSON
+
+
+def _is_url(href: str) -> bool:
+    # A one-letter scheme is a Windows drive, not a URL.
+    return len(urlparse(href).scheme) > 1
+
+
+def _absolute_local(href: str, base_dir: Path) -> str:
+    return href if _is_url(href) or os.path.isabs(href) else os.path.normpath(base_dir / href)
+
+
+def _load_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(path, f"{what} does not exist")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputDataError(path, f"{what} is not valid JSON ({exc})") from exc
+    if not isinstance(d, dict):
+        raise InputDataError(path, f"{what} is not a JSON object")
+    return d
+
+
+class _AtomicStacIO(DefaultStacIO):
+    """pystac I/O that writes every JSON file via a temporary name and a rename."""
+
+    def write_text_to_href(self, href: str, txt: str) -> None:
+        if _is_url(href):
+            super().write_text_to_href(href, txt)
+        else:
+            atomic_write_text(href, txt)
+
+
+# ---------------------------------------------------------------------------- item collections
+
+_HIERARCHY = {"self", "root", "parent", "collection", "child", "item"}
+
+
+def write_item_collection(items: Iterable[pystac.Item], path: str | os.PathLike[str]) -> None:
+    """Write items as one GeoJSON FeatureCollection, atomically, asset hrefs relative to it.
+
+    Absolute asset hrefs are made relative to the file's directory; relative hrefs of items
+    without a self link are taken relative to the working directory (as Snakemake paths are).
+    URLs are kept. The caller's items are not modified.
+    """
+    base = Path(path).absolute().parent
+    out = []
+    for item in items:
+        clone = item.clone()
+        clone.links = [ln for ln in clone.links if ln.rel not in _HIERARCHY]
+        for key, asset in item.assets.items():
+            href = asset.get_absolute_href() or os.path.abspath(asset.href)
+            if not _is_url(href):
+                href = Path(os.path.relpath(href, base)).as_posix()
+            clone.assets[key].href = href
+        out.append(clone)
+    text = json.dumps(pystac.ItemCollection(out).to_dict(transform_hrefs=False), indent=1)
+    atomic_write_text(path, text + "\n")
+
+
+def read_item_collection(path: str | os.PathLike[str]) -> list[pystac.Item]:
+    """Items of a FeatureCollection file, asset hrefs made absolute against its directory."""
+    d = _load_json(path, "item collection")
+    if d.get("type") != "FeatureCollection" or not isinstance(d.get("features"), list):
+        raise InputDataError(path, "not a GeoJSON FeatureCollection of STAC items")
+    base = Path(path).absolute().parent
+    items = []
+    for i, feature in enumerate(d["features"]):
+        item_id = feature.get("id") if isinstance(feature, dict) else None
+        try:
+            item = pystac.Item.from_dict(feature, preserve_dict=False)
+        except _STAC_ERRORS as exc:
+            where = f"feature {i}: " if item_id is None else ""
+            raise InputDataError(path, f"{where}invalid STAC item ({exc!r})", item=item_id) from exc
+        for asset in item.assets.values():
+            asset.href = _absolute_local(asset.href, base)
+        items.append(item)
+    return items
+
+
+# ---------------------------------------------------------------------------- catalog
+
+
+def _make_collection(collection_id: str, items: list[pystac.Item]) -> pystac.Collection:
+    def distinct(prop: str) -> list[Any]:
+        return sorted({i.properties[prop] for i in items if prop in i.properties})
+
+    return pystac.Collection(
+        id=collection_id,
+        description=f"{_COLLECTION_DESCRIPTIONS.get(collection_id, collection_id)} "
+        f"{_COPERNICUS_TERMS}",
+        extent=pystac.Extent.from_items(items),
+        license="other",
+        summaries=pystac.Summaries(
+            {k: v for k in ("platform", "constellation", TILE_PROPERTY) if (v := distinct(k))}
+        ),
+    )
+
+
+def build_catalog(
+    item_collection_paths: Iterable[str | os.PathLike[str]],
+    catalog_path: str | os.PathLike[str],
+    *,
+    title: str = "ecoembed Sentinel-1/2 inputs",
+) -> None:
+    """Merge per-tile item collections into one self-contained catalog beside ``catalog_path``.
+
+    Items go to ``{root}/{collection}/{item_id}/{item_id}.json`` with asset hrefs relative to
+    them; every file is written atomically and the root catalog last, so an interrupted run
+    never leaves a catalog that links to missing files.
+    """
+    groups: dict[str, list[pystac.Item]] = {}
+    seen: dict[str, str] = {}
+    for p in item_collection_paths:
+        for item in read_item_collection(p):
+            if item.id in seen:
+                raise InputDataError(p, f"duplicate item id, also in {seen[item.id]}", item=item.id)
+            if not item.collection_id:
+                raise InputDataError(p, "item names no collection", item=item.id)
+            seen[item.id] = str(p)
+            groups.setdefault(item.collection_id, []).append(item)
+
+    catalog = pystac.Catalog(
+        id="ecoembed-inputs",
+        description=f"Raw Sentinel acquisitions read by ecoembed. {_COPERNICUS_TERMS}",
+        title=title,
+    )
+    for collection_id in sorted(groups):
+        items = sorted(groups[collection_id], key=lambda i: (i.datetime, i.id))
+        collection = _make_collection(collection_id, items)
+        catalog.add_child(collection)
+        collection.add_items(items)
+
+    catalog_path = Path(catalog_path).absolute()
+    catalog.normalize_hrefs(str(catalog_path.parent))
+    catalog.set_self_href(str(catalog_path))
+    catalog.make_all_asset_hrefs_relative()
+    catalog.save(pystac.CatalogType.SELF_CONTAINED, stac_io=_AtomicStacIO())
+
+
+def read_catalog_items(
+    catalog_path: str | os.PathLike[str],
+    collection_id: str | None = None,
+    tile: str | None = None,
+) -> list[pystac.Item]:
+    """Items of the catalog (optionally one collection / one tile), absolute asset hrefs,
+    sorted by datetime then id."""
+    root_dict = _load_json(catalog_path, "STAC catalog")
+    try:
+        catalog = pystac.Catalog.from_dict(root_dict, href=str(Path(catalog_path).absolute()))
+    except _STAC_ERRORS as exc:
+        raise InputDataError(catalog_path, f"not a STAC catalog ({exc!r})") from exc
+
+    parents: list[pystac.Catalog] = []
+    for link in catalog.get_child_links():
+        child_href = link.get_absolute_href()
+        try:
+            child = link.resolve_stac_object(root=catalog).target
+        except (OSError, *_STAC_ERRORS) as exc:
+            raise InputDataError(child_href, f"unreadable collection ({exc!r})") from exc
+        if collection_id is None or child.id == collection_id:
+            parents.append(child)
+    if collection_id is not None and not parents:
+        raise InputDataError(catalog_path, f"no collection {collection_id!r} in the catalog")
+
+    items = []
+    for parent in parents:
+        for link in parent.get_item_links():
+            item_href = link.get_absolute_href()
+            try:
+                item = link.resolve_stac_object(root=catalog).target
+            except (OSError, *_STAC_ERRORS) as exc:
+                raise InputDataError(item_href, f"unreadable STAC item ({exc!r})") from exc
+            if tile is not None and item.properties.get(TILE_PROPERTY) != tile:
+                continue
+            item.make_asset_hrefs_absolute()
+            items.append(item)
+    return sorted(items, key=lambda i: (i.datetime, i.id))

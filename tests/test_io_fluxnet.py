@@ -1,0 +1,255 @@
+"""FLUXNET2015 files (real ones from shared/realdata), the site table and FLUXNET file names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecoembed.io.errors import InputDataError
+from ecoembed.io.fluxnet import (
+    MISSING,
+    read_fluxnet,
+    read_site_table,
+    write_fluxnet_dd,
+    write_site_table,
+)
+from ecoembed.io.names import fluxnet_dd_filename, parse_fluxnet_filename
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "fluxnet2015"
+US_AR1_DD = REALDATA / "FLX_US-AR1_FLUXNET2015_SUBSET_DD_2009-2012_1-3.csv"
+FR_PUE_MM = REALDATA / "FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv"
+SITES = REALDATA / "sites.csv"
+
+needs_realdata = pytest.mark.skipif(
+    not US_AR1_DD.is_file(), reason="shared/realdata/fluxnet2015 not next to the clone"
+)
+
+
+# ---------------------------------------------------------------- real files
+
+
+@needs_realdata
+def test_read_real_daily_file_us_ar1():
+    df = read_fluxnet(US_AR1_DD)
+    assert df.shape == (1461, 74)  # 75 columns minus TIMESTAMP, now the index
+    assert isinstance(df.index, pd.DatetimeIndex) and df.index.name == "TIMESTAMP"
+    assert df.index[0] == pd.Timestamp("2009-01-01")
+    assert df.index[-1] == pd.Timestamp("2012-12-31")
+    assert (df.dtypes == np.float64).all()
+    # values read by hand from the CSV text, row 20100715
+    row = df.loc["2010-07-15"]
+    assert row["TA_F"] == 27.203
+    assert row["GPP_NT_VUT_REF"] == 8.10124
+    assert row["GPP_DT_VUT_REF"] == 7.39967
+    assert row["NEE_VUT_REF"] == -4.16146
+    assert row["NEE_VUT_REF_QC"] == 0.979167
+    assert row["SWC_F_MDS_1"] == 19.847
+    assert df.loc["2012-12-31", "GPP_NT_VUT_REF"] == -0.190303
+    # SWC_F_MDS_1 is -9999 on 2009-01-01 (and 104 days in all); first value 2009-04-15
+    assert np.isnan(df.loc["2009-01-01", "SWC_F_MDS_1"])
+    assert int(df["SWC_F_MDS_1"].isna().sum()) == 104
+    assert df["SWC_F_MDS_1"].first_valid_index() == pd.Timestamp("2009-04-15")
+    assert not (df == MISSING).any().any()
+
+
+@needs_realdata
+def test_read_real_daily_file_selected_variables():
+    wanted = ["GPP_NT_VUT_REF", "NEE_VUT_REF_QC", "SW_IN_F", "TA_F", "VPD_F", "P_F"]
+    df = read_fluxnet(US_AR1_DD, variables=wanted)
+    assert list(df.columns) == wanted and len(df) == 1461
+    with pytest.raises(InputDataError, match="missing variables: FOO, BAR") as info:
+        read_fluxnet(US_AR1_DD, variables=["GPP_NT_VUT_REF", "FOO", "BAR"])
+    assert US_AR1_DD.name in str(info.value)
+
+
+@needs_realdata
+def test_read_real_monthly_file_fr_pue_crlf_no_trailing_newline():
+    raw = FR_PUE_MM.read_bytes()
+    assert b"\r\n" in raw and not raw.endswith(b"\n")  # the case this test is about
+    df = read_fluxnet(FR_PUE_MM)
+    assert df.shape == (96, 321)
+    assert df.index[0] == pd.Timestamp("2007-01-01")
+    assert df.index[-1] == pd.Timestamp("2014-12-01")
+    assert "SWC_F_MDS_1" not in df.columns
+    # hand-read: 200807 TA_F 22.057, P_F 0.4, NEE_VUT_REF_QC 0.919355, GPP_NT_VUT_REF 5.64777
+    jul = df.loc["2008-07-01"]
+    assert (jul["TA_F"], jul["P_F"]) == (22.057, 0.4)
+    assert jul["NEE_VUT_REF_QC"] == 0.919355
+    assert jul["GPP_NT_VUT_REF"] == 5.64777
+    assert df.loc["2014-12-01", "GPP_NT_VUT_REF"] == 0.883383
+    # the last cell of the file (no newline after it) is -9999
+    assert np.isnan(df.iloc[-1, -1])
+
+
+@needs_realdata
+def test_read_real_site_table():
+    sites = read_site_table(SITES)
+    assert list(sites["SITE_ID"]) == ["US-AR1", "FR-Pue"]
+    us = sites.set_index("SITE_ID").loc["US-AR1"]
+    assert (us["LOCATION_LAT"], us["LOCATION_LONG"], us["IGBP"]) == (36.4267, -99.42, "GRA")
+    assert sites.set_index("SITE_ID").loc["FR-Pue", "MAP"] == 883
+
+
+@needs_realdata
+def test_real_file_names_parse():
+    info = parse_fluxnet_filename(US_AR1_DD)
+    assert info == {
+        "site": "US-AR1",
+        "product": "SUBSET",
+        "resolution": "DD",
+        "first_year": 2009,
+        "last_year": 2012,
+        "version": "1-3",
+    }
+    info = parse_fluxnet_filename(FR_PUE_MM.name)
+    assert (info["site"], info["product"], info["resolution"]) == ("FR-Pue", "FULLSET", "MM")
+
+
+# ---------------------------------------------------------------- write / read round trip
+
+
+def _daily_frame():
+    idx = pd.date_range("2020-01-01", periods=5, freq="D")
+    return pd.DataFrame(
+        {
+            "GPP_NT_VUT_REF": [1.23456789, np.nan, 0.0, 12.5, -0.000123456],
+            "NEE_VUT_REF_QC": [1.0, 0.958333333, np.nan, 0.5, 0.0],
+            "TA_F": [-3.25, 0.1, 25.123456, np.nan, 4.0],
+        },
+        index=idx,
+    )
+
+
+def test_write_dd_format_and_roundtrip(tmp_path):
+    path = tmp_path / fluxnet_dd_filename("XX-Syn", 2020, 2020)
+    df = _daily_frame()
+    write_fluxnet_dd(df, path)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "TIMESTAMP,GPP_NT_VUT_REF,NEE_VUT_REF_QC,TA_F"
+    assert lines[1] == "20200101,1.23457,1,-3.25"
+    assert lines[2] == "20200102,-9999,0.958333,0.1"
+    assert lines[3] == "20200103,0,-9999,25.1235"
+    assert lines[5] == "20200105,-0.000123456,0,4"
+    back = read_fluxnet(path)
+    assert back.index.equals(pd.DatetimeIndex(df.index, name="TIMESTAMP"))
+    pd.testing.assert_frame_equal(back, df, check_freq=False, check_names=False, rtol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_write_dd_rejects_non_daily_index(tmp_path):
+    df = _daily_frame()
+    with pytest.raises(ValueError, match="DatetimeIndex"):
+        write_fluxnet_dd(df.reset_index(drop=True), tmp_path / "a.csv")
+    shifted = df.set_axis(df.index + pd.Timedelta(hours=12))
+    with pytest.raises(ValueError, match="midnight"):
+        write_fluxnet_dd(shifted, tmp_path / "a.csv")
+    with pytest.raises(ValueError, match="increasing"):
+        write_fluxnet_dd(df.iloc[::-1], tmp_path / "a.csv")
+
+
+def test_read_halfhourly_start_end_and_float_missing(tmp_path):
+    path = tmp_path / "FLX_XX-Syn_FLUXNET2015_FULLSET_HH_2020-2020_1-4.csv"
+    path.write_bytes(
+        b"TIMESTAMP_START,TIMESTAMP_END,NEE_VUT_REF,SW_IN_F\r\n"
+        b"202001010000,202001010030,-9999.0,0\r\n"
+        b"202001010030,202001010100,1.5,-9999\r\n"
+        b"202001010100,202001010130,2.25,12.0"
+    )
+    df = read_fluxnet(path)
+    assert list(df.columns) == ["NEE_VUT_REF", "SW_IN_F"]
+    assert list(df.index) == list(pd.date_range("2020-01-01", periods=3, freq="30min"))
+    assert df.index.name == "TIMESTAMP"
+    assert np.isnan(df.iloc[0, 0]) and np.isnan(df.iloc[1, 1])
+    assert df.iloc[2].tolist() == [2.25, 12.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("DATE,GPP\n20200101,1\n", "no TIMESTAMP or TIMESTAMP_START column"),
+        ("TIMESTAMP,GPP\n2020-01-01,1\n", "TIMESTAMP is not a FLUXNET timestamp column"),
+        ("TIMESTAMP,GPP\n20200101,1\n2020010,1\n", "not a FLUXNET timestamp column"),
+        ("TIMESTAMP,GPP\n20200230,1\n", "TIMESTAMP holds an invalid date"),
+        ("TIMESTAMP,GPP\n20200102,1\n20200101,2\n", "not strictly increasing"),
+        ("TIMESTAMP,GPP\n20200101,1\n20200101,2\n", "not strictly increasing"),
+        ("TIMESTAMP,GPP\n20200101,1\n20200102,n/a\n", "non-numeric values in columns: GPP"),
+        ("", "not a readable CSV"),
+    ],
+)
+def test_read_errors_name_file_and_problem(tmp_path, text, problem):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(InputDataError, match=problem) as info:
+        read_fluxnet(path)
+    assert info.value.path == path
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_read_missing_file(tmp_path):
+    with pytest.raises(InputDataError, match="nope.csv: FLUXNET file does not exist"):
+        read_fluxnet(tmp_path / "nope.csv")
+
+
+# ---------------------------------------------------------------- site table
+
+
+def test_site_table_roundtrip_and_validation(tmp_path):
+    sites = pd.DataFrame(
+        {
+            "SITE_ID": ["XX-Aaa", "XX-Bbb"],
+            "LOCATION_LAT": [46.01234567, -10.5],
+            "LOCATION_LONG": [9.0012345678, 120.25],
+            "IGBP": ["CRO", "DBF"],
+            "PARCEL": [3, 17],
+        }
+    )
+    path = tmp_path / "sites.csv"
+    write_site_table(sites, path)
+    back = read_site_table(path)
+    pd.testing.assert_frame_equal(back, sites, check_dtype=False)
+    assert back.loc[0, "LOCATION_LONG"] == 9.0012345678  # full precision kept
+
+    with pytest.raises(InputDataError, match="lacks columns: IGBP"):
+        write_site_table(sites.drop(columns="IGBP"), tmp_path / "x.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("SITE_ID,LOCATION_LAT,LOCATION_LONG\nA,1,2\n")
+    with pytest.raises(InputDataError, match="bad.csv: site table lacks columns: IGBP"):
+        read_site_table(bad)
+    bad.write_text("SITE_ID,LOCATION_LAT,LOCATION_LONG,IGBP\nA,91,2,GRA\nB,1,2,GRA\n")
+    with pytest.raises(InputDataError, match="LOCATION_LAT invalid for sites: A"):
+        read_site_table(bad)
+    bad.write_text("SITE_ID,LOCATION_LAT,LOCATION_LONG,IGBP\nA,1,2,GRA\nA,1,2,GRA\n")
+    with pytest.raises(InputDataError, match="duplicate SITE_ID: A"):
+        read_site_table(bad)
+    assert not (tmp_path / "x.csv").exists()
+
+
+# ---------------------------------------------------------------- file names
+
+
+def test_fluxnet_dd_filename_roundtrip():
+    name = fluxnet_dd_filename("DE-Hai", 2017, 2020)
+    assert name == "FLX_DE-Hai_FLUXNET2015_FULLSET_DD_2017-2020_1-4.csv"
+    assert parse_fluxnet_filename(name) == {
+        "site": "DE-Hai",
+        "product": "FULLSET",
+        "resolution": "DD",
+        "first_year": 2017,
+        "last_year": 2020,
+        "version": "1-4",
+    }
+    assert fluxnet_dd_filename("XX-S01", 2019, 2019, version="2-3").endswith("2019-2019_2-3.csv")
+
+
+def test_fluxnet_filename_errors():
+    with pytest.raises(ValueError, match="AMF_US-Ha1_FLUXNET_FULLSET_DD.csv: not a FLUXNET2015"):
+        parse_fluxnet_filename("AMF_US-Ha1_FLUXNET_FULLSET_DD.csv")
+    with pytest.raises(ValueError, match="not a FLUXNET2015"):
+        parse_fluxnet_filename("FLX_US-AR1_FLUXNET2015_SUBSET_XX_2009-2012_1-3.csv")
+    with pytest.raises(ValueError, match="site id"):
+        fluxnet_dd_filename("USAR1", 2009, 2012)
+    with pytest.raises(ValueError, match="after last year"):
+        fluxnet_dd_filename("US-AR1", 2012, 2009)
