@@ -1,0 +1,40 @@
+# Two commands (see README.md):
+#   make run    set up .venv (first time only) and build the workflow's main target
+#   make test   set up .venv (first time only) and run the tests
+# The virtualenv is created here from pyproject.toml; nothing needs installing by hand.
+# It is reinstalled only when pyproject.toml changes (the stamp file below).
+
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
+# The main target; becomes gpp_eval once the later stages exist.
+TARGET ?= synthesize
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ecoembed-installed
+
+.PHONY: setup run test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "ecoembed needs Python >= 3.11; run e.g. 'make PYTHON=python3.11 ...'" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(TARGET)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakemake --lint --cores 1
+
+# Removes what the workflow wrote (results/ and Snakemake's metadata), not the virtualenv.
+clean:
+	rm -rf results .snakemake

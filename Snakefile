@@ -1,0 +1,29 @@
+# ecoembed: context-aware multimodal Earth-observation embeddings (Sentinel-1 + Sentinel-2),
+# evaluated on flux-tower GPP. See README.md and DESIGN.md.
+#
+#   snakemake --cores 2 synthesize                       the synthetic world (embedded default)
+#   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
+#
+# The embedded default config.yaml is always read; --configfile files override its keys.
+# Everything the workflow writes goes under results/ (relative to the working directory).
+
+from pathlib import Path
+
+
+configfile: Path(workflow.basedir) / "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+# Later stages (cube, pretrain, fusion, embed, gpp) add their rule files and targets here;
+# `all` then becomes gpp_eval.
+rule all:
+    default_target: True
+    input:
+        rules.synthesize.input,
+
+
+localrules:
+    all,

@@ -1,0 +1,114 @@
+"""The workflow config: loading, validation against config.schema.yaml, provenance hash.
+
+rules/common.smk validates the workflow's config with :func:`validate_config`, the function
+behind :func:`load_config`, so a config that loads here is a config the workflow accepts,
+and the other way round.
+
+Light on purpose (PyYAML, jsonschema through snakemake.utils): the Snakefile imports it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names the offending key."""
+
+
+class _NoTimestampLoader(yaml.SafeLoader):
+    """SafeLoader that keeps ``2022-01-01`` a string (the schema checks dates as strings)."""
+
+
+_NoTimestampLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def normalize_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Turn the dates YAML parses from unquoted ``2022-01-01`` back into ISO strings.
+
+    The schema types dates as strings; without this an unquoted date in a YAML config
+    would fail validation with a confusing ``datetime.date(...) is not of type 'string'``.
+    Works in place (Snakemake's ``config`` is a global dict) and returns ``cfg``.
+    """
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                value[key] = fix(item)
+        elif isinstance(value, list):
+            value[:] = [fix(item) for item in value]
+        elif isinstance(value, dt.date):  # also datetime, a subclass
+            return value.isoformat()
+        return value
+
+    return fix(cfg)
+
+
+def check_config(cfg: dict[str, Any]) -> None:
+    """Checks beyond the schema's reach, on a schema-valid config with defaults filled in.
+
+    Raises :class:`ConfigError` naming the key.
+    """
+    synth = cfg["synth"]
+    days = {}
+    for key in ("start", "end"):
+        try:
+            days[key] = dt.date.fromisoformat(synth[key])
+        except ValueError as err:
+            raise ConfigError(f"synth.{key}: {synth[key]!r} is not a valid date") from err
+    if days["start"] >= days["end"]:
+        raise ConfigError(
+            f"synth.start ({synth['start']}) must be before synth.end ({synth['end']})"
+        )
+
+
+def validate_config(cfg: dict[str, Any], schema: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate ``cfg`` in place against the schema, filling in defaults; returns ``cfg``.
+
+    Raises :class:`ConfigError` whose message starts with the dotted key at fault.
+    """
+    from jsonschema import ValidationError
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    normalize_config(cfg)
+    try:
+        validate(cfg, str(Path(schema).resolve()), set_default=True)
+    except WorkflowError as err:
+        # snakemake raises WorkflowError while handling jsonschema's ValidationError
+        cause = err.__cause__ or err.__context__
+        if not isinstance(cause, ValidationError):
+            raise ConfigError(str(err)) from err
+        where = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
+        raise ConfigError(f"{where}: {cause.message}") from err
+    check_config(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) config file and validate it, defaults filled in."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as f:
+        cfg = yaml.load(f, Loader=_NoTimestampLoader)
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys, got {type(cfg).__name__}")
+    return validate_config(cfg)
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    """First 16 hex digits of the sha256 of the config as canonical JSON (for provenance)."""
+    canonical = json.dumps(cfg, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]

@@ -1,0 +1,44 @@
+# Shared by every .smk file: config validation, path constants, what the world contains.
+#
+# Runs at DAG-building time (and again in every cluster job), so only light, pure-Python
+# imports here: no numpy, torch or raster libraries.
+
+import re
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+from ecoembed.config import validate_config
+from ecoembed.io.names import fluxnet_dd_filename
+from ecoembed.synth import plan
+
+min_version("9.0")
+
+
+# --- config: validated before any job runs ------------------------------------------
+# snakemake.utils.validate against the JSON schema (filling in the defaults, in place),
+# after turning unquoted YAML dates into ISO strings, plus the checks a schema cannot
+# express (real dates, start before end). The error names the key at fault. The same
+# function backs ecoembed.config.load_config and `python -m ecoembed validate-config`.
+validate_config(config, Path(workflow.basedir) / "config.schema.yaml")
+
+
+# --- paths ---------------------------------------------------------------------------
+RAW = config["raw_dir"].rstrip("/")  # raw inputs in the layout real products have
+TRUTH = "results/truth"  # the synthetic world's ground truth, one zarr per tile
+SYNTH = "results/synth"  # intermediate outputs of the synthetic world
+LOGS = "results/logs"
+BENCHMARKS = "results/benchmarks"
+
+
+# --- the synthetic world, known from the config alone --------------------------------
+SYNTH_CFG = config["synth"]
+TILES = plan.tile_ids(SYNTH_CFG)
+SITES = plan.site_plan(SYNTH_CFG)
+FIRST_YEAR, LAST_YEAR = plan.years(SYNTH_CFG)
+TILE_PATTERN = "|".join(re.escape(t) for t in TILES)  # constrains the {tile} wildcard
+
+
+def flux_file(site_id):
+    """The FLUXNET2015 FULLSET daily file name of a site."""
+    return fluxnet_dd_filename(site_id, FIRST_YEAR, LAST_YEAR)

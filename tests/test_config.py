@@ -1,0 +1,181 @@
+"""The config schema, ecoembed.config, and validation by the workflow before any job runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecoembed.__main__ import main as cli
+from ecoembed.config import SCHEMA_PATH, ConfigError, config_hash, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted([REPO / "config.yaml", *(REPO / "config").glob("*.yaml")])
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def schema_leaves(schema: dict, prefix: str = "") -> dict[str, dict]:
+    """Dotted key -> sub-schema of every key that is not itself an object of keys."""
+    leaves = {}
+    for key, sub in schema["properties"].items():
+        if "properties" in sub:
+            leaves.update(schema_leaves(sub, f"{prefix}{key}."))
+        else:
+            leaves[f"{prefix}{key}"] = sub
+    return leaves
+
+
+def schema_objects(schema: dict) -> list[dict]:
+    found = [schema]
+    for sub in schema.get("properties", {}).values():
+        if sub.get("type") == "object":
+            found.extend(schema_objects(sub))
+    return found
+
+
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def test_schema_is_strict_and_complete():
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    for obj in schema_objects(SCHEMA):
+        assert obj.get("additionalProperties") is False, obj.get("description")
+    for key, sub in schema_leaves(SCHEMA).items():
+        assert "default" in sub, f"{key} has no default"
+        assert sub.get("description"), f"{key} has no description"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
+def test_repository_configs_validate(path):
+    cfg = load_config(path)
+    assert set(cfg["synth"]) == set(SCHEMA["properties"]["synth"]["properties"])
+
+
+def test_found_the_repository_configs():
+    assert {p.relative_to(REPO).as_posix() for p in CONFIGS} >= {"config.yaml", "config/tiny.yaml"}
+
+
+def test_tiny_is_one_small_tile_over_a_full_year():
+    cfg = load_config(REPO / "config" / "tiny.yaml")
+    assert cfg["synth"]["n_tiles"] == 1
+    assert cfg["synth"]["start"].endswith("-01-01") and cfg["synth"]["end"].endswith("-12-31")
+
+
+def test_embedded_default_equals_schema_defaults(tmp_path):
+    # config.yaml spells out the defaults: a minimal config gets the same world
+    empty = load_config(write_yaml(tmp_path / "empty.yaml", ""))
+    assert empty == load_config(REPO / "config.yaml")
+    assert empty["seed"] == 42
+    assert empty["raw_dir"] == "results/raw"
+    assert empty["synth"]["n_tiles"] == 3
+    assert empty["synth"]["tile_size"] == 256
+    assert empty["synth"]["epsg"] == 32632
+
+
+def test_defaults_fill_a_partial_section(tmp_path):
+    cfg = load_config(write_yaml(tmp_path / "c.yaml", "synth:\n  n_tiles: 2\n"))
+    assert cfg["synth"]["n_tiles"] == 2
+    assert cfg["synth"]["s1_revisit_days"] == 6
+    assert cfg["synth"]["drought"] is True
+    assert cfg["seed"] == 42
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("synth:\n  n_tile: 3\n", "n_tile"),  # unknown key
+        ("synth:\n  tile_size: big\n", "tile_size"),  # wrong type
+        ("synth:\n  tile_size: 97\n", "tile_size"),  # odd: 20 m bands would not align
+        ("synth:\n  s1_revisit_days: 7\n", "s1_revisit_days"),
+        ("synth:\n  cloud_cover_mean: 1.0\n", "cloud_cover_mean"),
+        ("synth:\n  epsg: 4326\n", "epsg"),  # not a UTM zone
+        ("synth:\n  drought: maybe\n", "drought"),
+        ("synth:\n  start: 2022-02-30\n", "start"),  # no such day
+        ("synth:\n  start: 01.01.2022\n", "start"),
+        ("synth:\n  start: 2024-01-01\n", "start"),  # after the default end
+        ("seeed: 1\n", "seeed"),
+        ("seed: -1\n", "seed"),
+        ("raw_dir: 3\n", "raw_dir"),
+    ],
+)
+def test_bad_config_fails_naming_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(write_yaml(tmp_path / "bad.yaml", text))
+
+
+def test_unquoted_dates_are_accepted(tmp_path):
+    cfg = load_config(write_yaml(tmp_path / "c.yaml", "synth:\n  start: 2021-03-01\n"))
+    assert cfg["synth"]["start"] == "2021-03-01"
+
+
+def test_config_hash():
+    cfg = load_config(REPO / "config.yaml")
+    h = config_hash(cfg)
+    assert re.fullmatch(r"[0-9a-f]{16}", h)
+    reordered = json.loads(json.dumps(cfg))
+    reordered = dict(reversed(list(reordered.items())))
+    assert config_hash(reordered) == h
+    changed = json.loads(json.dumps(cfg))
+    changed["synth"]["n_sites"] += 1
+    assert config_hash(changed) != h
+
+
+def test_readme_table_lists_every_key_with_its_default():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z0-9_.]+)` \|[^|]*\| `([^`]*)` \|", readme, re.MULTILINE))
+    leaves = schema_leaves(SCHEMA)
+    assert set(rows) == set(leaves)
+    for key, sub in leaves.items():
+        assert json.loads(rows[key]) == sub["default"], key
+
+
+def test_cli(tmp_path, capsys):
+    assert cli(["validate-config", str(REPO / "config.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+    bad = write_yaml(tmp_path / "bad.yaml", "synth:\n  n_tile: 3\n")
+    assert cli(["validate-config", str(bad)]) == 1
+    assert "n_tile" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli(["--version"])
+    assert exc.value.code == 0
+    assert re.match(r"ecoembed \d", capsys.readouterr().out)
+
+
+# --- through Snakemake itself ----------------------------------------------------------
+
+
+def snakemake_dry_run(workdir: Path, configfile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "synthesize", "-n", "--cores", "1"]
+        + ["-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+        + ["--configfile", str(configfile)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("synth:\n  n_tile: 3\n", "n_tile"), ("synth:\n  tile_size: big\n", "tile_size")],
+)
+def test_snakemake_rejects_bad_config_before_any_job(tmp_path, text, key):
+    bad = write_yaml(tmp_path / "bad.yaml", text)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    run = snakemake_dry_run(workdir, bad)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out
+    assert key in out
+    assert "ConfigError" in out
+    assert "rule synthesize_tile" not in out  # failed while parsing, before the DAG
+    assert not (workdir / "results").exists()

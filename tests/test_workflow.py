@@ -1,0 +1,100 @@
+"""The Snakemake workflow: lint, DAG, and one end-to-end run on config/tiny.yaml."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecoembed.config import load_config
+from ecoembed.io.names import fluxnet_dd_filename
+from ecoembed.synth import plan
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "config" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile with ``workdir`` as working directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args]
+        + ["-s", str(REPO / "Snakefile"), "--directory", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def expected_flux_files(cfg: dict) -> list[str]:
+    first, last = plan.years(cfg["synth"])
+    return [fluxnet_dd_filename(s.site_id, first, last) for s in plan.site_plan(cfg["synth"])]
+
+
+# pyproject name -> conda-forge/bioconda name where they differ
+CONDA_NAMES = {"matplotlib": "matplotlib-base", "snakemake": "snakemake-minimal"}
+
+
+def requirement_name(spec: str) -> str:
+    return re.match(r"[A-Za-z0-9_.-]+", spec.strip())[0].lower()
+
+
+@pytest.mark.parametrize("env", ["cpu", "gpu"])
+def test_conda_env_matches_pyproject(env):
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {
+        requirement_name(spec)
+        for spec in project["dependencies"] + project["optional-dependencies"]["dev"]
+    }
+    deps = yaml.safe_load((REPO / "envs" / f"{env}.yaml").read_text(encoding="utf-8"))[
+        "dependencies"
+    ]
+    conda = {requirement_name(d) for d in deps if isinstance(d, str)}
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert "torch==2.13.0" in pip
+    assert {CONDA_NAMES.get(name, name) for name in wanted - {"torch"}} <= conda
+    assert "python=3.11" in deps
+
+
+def test_lint_is_clean(tmp_path):
+    run = snakemake(tmp_path, "--lint", "--cores", "1")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "Congratulations" in out
+
+
+def test_dry_run_builds_the_dag_of_tiny(tmp_path):
+    run = snakemake(tmp_path, "synthesize", "-n", "--cores", "1", "--configfile", str(TINY))
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    for rule in ("synthesize_tile", "flux_files", "stac_catalog", "synthesize"):
+        assert f"rule {rule}:" in out
+    for name in expected_flux_files(load_config(TINY)):
+        assert name in out
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_synthesize_tiny_end_to_end(tmp_path):
+    cfg = load_config(TINY)
+    run = snakemake(tmp_path, "synthesize", "--cores", "2", "--configfile", str(TINY), timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    raw = tmp_path / cfg["raw_dir"]
+    assert (raw / "catalog.json").is_file()
+    for tile in plan.tile_ids(cfg["synth"]):
+        assert (raw / "tiles" / tile / "items.json").is_file()
+        assert (tmp_path / "results" / "truth" / f"{tile}.zarr").is_dir()
+        assert (tmp_path / "results" / "logs" / "synthesize_tile" / f"{tile}.log").is_file()
+    assert (raw / "flux" / "sites.csv").is_file()
+    for name in expected_flux_files(cfg):
+        assert (raw / "flux" / name).is_file(), name
+
+    # every output is declared and up to date: a second run has nothing to do
+    again = snakemake(tmp_path, "synthesize", "-n", "--cores", "1", "--configfile", str(TINY))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr
