@@ -91,7 +91,7 @@ def _crop_season(rng: np.random.Generator, crop: str) -> dict:
         return dict(growth=rng.normal(112, 6), sen=rng.normal(186, 5), harvest=rng.normal(212, 6),
                     mx=rng.normal(5.6, 0.6), winter=rng.normal(0.8, 0.15), sow=rng.normal(285, 7))
     return dict(emerge=rng.normal(142, 5), growth=rng.normal(188, 6), sen=rng.normal(255, 6),
-                harvest=rng.normal(280, 7), mx=rng.normal(4.8, 0.5))
+                harvest=rng.normal(280, 7), mx=rng.normal(5.3, 0.5))
 
 
 def _crop(t, rng, years, day_index, events, parcel) -> tuple:
@@ -132,7 +132,7 @@ def _crop(t, rng, years, day_index, events, parcel) -> tuple:
 def simulate_phenology(
     days: pd.DatetimeIndex, parcel_class: np.ndarray, rng: np.random.Generator
 ) -> Phenology:
-    t = np.asarray(days.dayofyear, float)
+    t = np.asarray(days.day_of_year, float)
     years = np.asarray(days.year)
     day_index = np.arange(len(days))
     n_p = parcel_class.size

@@ -18,9 +18,9 @@ from ecoembed.synth.landscape import IGBP_CODES, Landscape
 # vegetation), soil backscatter in dB at 38 deg as C + D * volumetric moisture.
 WCM = {
     "VV": dict(A=0.22, B=0.10, C=-17.0, D=26.0, angle_slope=-0.22, water=-23.0, urban=1.0),
-    "VH": dict(A=0.060, B=0.085, C=-25.0, D=24.0, angle_slope=-0.15, water=-29.0, urban=-7.5),
+    "VH": dict(A=0.080, B=0.085, C=-25.0, D=15.0, angle_slope=-0.15, water=-29.0, urban=-7.5),
 }
-WOODY_AREA = {"DBF": 3.0, "ENF": 3.5}  # stems and branches scatter all year
+WOODY_AREA = {"DBF": 4.0, "ENF": 3.5}  # stems and branches scatter all year
 
 
 def volumetric_moisture(sm_surface: np.ndarray) -> np.ndarray:

@@ -26,10 +26,10 @@ BETA_WILT, BETA_FULL = 0.05, 0.45  # relative root-zone water: no uptake / unstr
 # Per class: maximum light-use efficiency (gC per MJ APAR), temperature range (deg C),
 # drought sensitivity of leaf area, chlorophyll (ug cm-2) of healthy leaves.
 CLASS_PARAMS: dict[str, dict[str, float]] = {
-    "ENF": dict(eps=0.80, tmin=-3.0, topt=16.0, sens=0.15, cab=38.0),
-    "DBF": dict(eps=1.50, tmin=0.0, topt=20.0, sens=0.30, cab=42.0),
-    "GRA": dict(eps=1.30, tmin=0.0, topt=18.0, sens=0.70, cab=40.0),
-    "CRO": dict(eps=2.45, tmin=2.0, topt=24.0, sens=0.55, cab=50.0),
+    "ENF": dict(eps=0.72, tmin=-3.0, topt=16.0, sens=0.15, cab=38.0),
+    "DBF": dict(eps=1.35, tmin=-2.0, topt=15.0, sens=0.30, cab=42.0),
+    "GRA": dict(eps=1.20, tmin=0.0, topt=18.0, sens=0.70, cab=40.0),
+    "CRO": dict(eps=2.35, tmin=2.0, topt=24.0, sens=0.30, cab=50.0),
     "URB": dict(eps=1.20, tmin=0.0, topt=18.0, sens=0.60, cab=40.0),
     "WAT": dict(eps=0.0, tmin=0.0, topt=20.0, sens=0.0, cab=0.0),
 }

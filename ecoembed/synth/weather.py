@@ -62,6 +62,14 @@ def ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
     return out
 
 
+def _yearly_uniform_ranks(z: np.ndarray, years: np.ndarray) -> np.ndarray:
+    u = np.empty_like(z)
+    for y in np.unique(years):
+        m = years == y
+        u[m] = (stats.rankdata(z[m]) - 0.5) / m.sum()
+    return u
+
+
 def drought_mask(days: pd.DatetimeIndex, enabled: bool) -> np.ndarray:
     """Summer (June to August) of the last simulated year."""
     if not enabled:
@@ -75,18 +83,20 @@ def simulate_weather(
 ) -> Weather:
     rng = stream(seed, "weather")
     n = len(days)
-    doy = np.asarray(days.dayofyear, float)
+    doy = np.asarray(days.day_of_year, float)
     season = np.cos(2 * np.pi * (doy - 15) / 365.25)  # +1 mid-January, -1 mid-July
     dry = drought_mask(days, drought)
 
     # Cloudiness: a seasonal climatology (duller winters) with persistent weather regimes,
     # drawn from a U-shaped beta distribution (many clear and many overcast days) whose mean
     # is the climatology, so scene cloud cover averages to cloud_cover_mean.
+    # The persistent AR(1) driver is rank-normalised within each year, so every year samples
+    # the whole distribution once (a fair year, not a lucky one) while keeping its spells.
     clim = np.clip(cloud_cover_mean + 0.12 * season, 0.03, 0.97)
-    u = stats.norm.cdf(ar1(rng, n, 0.6))
+    u = _yearly_uniform_ranks(ar1(rng, n, 0.6), np.asarray(days.year))
     k = 1.6
     cloudiness = stats.beta.ppf(u, clim * k, (1 - clim) * k)
-    cloudiness = np.where(dry, cloudiness * 0.55, cloudiness)
+    cloudiness = np.where(dry, cloudiness * 0.75, cloudiness)
 
     ra = extraterrestrial_radiation(doy, lat_deg)
     sw_mj = ra * (0.25 + 0.50 * (1 - cloudiness))  # Angstrom-Prescott, a=0.25, b=0.50

@@ -82,7 +82,7 @@ class TileSimulation:
 
 def sun_shadow_shift(day: pd.Timestamp, lat_deg: float) -> tuple[int, int]:
     """Row/col displacement of cloud shadows at the 10:30 overpass (shadows fall north-west)."""
-    decl = np.deg2rad(23.44) * np.sin(2 * np.pi * (day.dayofyear - 81) / 365)
+    decl = np.deg2rad(23.44) * np.sin(2 * np.pi * (day.day_of_year - 81) / 365)
     phi, h = np.deg2rad(lat_deg), np.deg2rad(-22.5)
     elev = np.arcsin(np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.cos(h))
     az = np.arctan2(np.sin(h), np.cos(h) * np.sin(phi) - np.tan(decl) * np.cos(phi)) + np.pi
@@ -149,7 +149,7 @@ def _towers(seed, grid, sites, weather, land, state) -> list[Tower]:
     towers = []
     for s in sites:
         r, c = land.tower_rc[s.site_id]
-        x, y = grid.transform * (c + 0.5, r + 0.5)
+        x, y = grid.transform @ (c + 0.5, r + 0.5)
         lon, lat = to_wgs84.transform(x, y)
         df, truth = flux_table(state, weather, r, c, s.igbp, stream(seed, "tower", s.site_id))
         towers.append(Tower(s, r, c, float(lat), float(lon), df, truth))
