@@ -44,7 +44,7 @@ def _write_s2(sim: TileSimulation, root: Path, progress: bool) -> list:
     items = []
     for i, d in enumerate(tqdm(s2.day, desc=f"{grid.tile} write S2", disable=not progress)):
         when = _timestamp(sim.days[d], 10.35)
-        item_id = f"{s2.platform[i][-2:].upper()}_MSIL2A_{when:%Y%m%dT%H%M%S}_{grid.tile}"
+        item_id = f"S{s2.platform[i][-2:].upper()}_MSIL2A_{when:%Y%m%dT%H%M%S}_{grid.tile}"
         folder = root / stac.S2_COLLECTION_ID / item_id
         assets = {}
         for k, band in enumerate(S2_BANDS):
@@ -95,10 +95,7 @@ def write_raw(sim: TileSimulation, tile_dir: Path, progress: bool = False) -> No
     with atomic_path(tile_dir) as tmp:
         tmp.mkdir(parents=True)
         items = _write_s2(sim, tmp, progress) + _write_s1(sim, tmp, progress)
-        # Asset hrefs point into the temporary folder; make them relative before renaming.
-        for item in items:
-            for asset in item.assets.values():
-                asset.href = str(Path(asset.href).relative_to(tmp))
+        # Stored relative to items.json, so the hrefs survive the rename of the folder.
         stac.write_item_collection(items, tmp / "items.json")
 
 
