@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import zoom
 
 from ecoembed.io.sentinel import S2_BAND_NAMES, S2_OFFSET, S2_SCALE
 from ecoembed.synth.fields import gaussian_field, multiscale_field
@@ -81,17 +82,21 @@ def cloud_scene(
 ) -> CloudScene:
     """Cloud and shadow opacity for a scene whose cloud fraction is ``cover``.
 
-    The field is simulated on a padded domain so that shadows of clouds outside the tile
-    fall into it. Opacity ramps from 0 at the cloud boundary to 1 within a few hundred m:
-    the thin edges are what a threshold-based mask misses.
+    Simulated at 20 m and interpolated to 10 m (cloud fields have no 10 m detail worth the
+    cost), on a padded domain so that shadows of clouds outside the tile fall into it.
+    Opacity ramps from 0 at the cloud boundary to 1 within a few hundred metres: the thin
+    edges are what a threshold-based mask misses.
     """
     pad = max(abs(shift_px[0]), abs(shift_px[1])) + 8
+    pad += pad % 2
     full = size + 2 * pad
+    coarse = (full // 2, full // 2)
     cirrus = bool(rng.random() < 0.12)
     if cirrus:  # a veil of high, thin ice cloud: wide, low opacity
-        f = multiscale_field(rng, (full, full), (size / 3, size / 12), (1.0, 0.4))
+        f = multiscale_field(rng, coarse, (size / 6, size / 24), (1.0, 0.4))
     else:
-        f = multiscale_field(rng, (full, full), (size / 6, size / 20, 2.5), (1.0, 0.45, 0.12))
+        f = multiscale_field(rng, coarse, (size / 12, size / 40, 1.25), (1.0, 0.45, 0.12))
+    f = zoom(f, 2, order=1, grid_mode=True, mode="grid-wrap")
     if cover <= 0.002:
         opacity = np.zeros((full, full), np.float32)
     else:

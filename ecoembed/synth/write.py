@@ -181,26 +181,50 @@ PACKING: dict[str, float] = {
 }
 
 
+PACKED_FILL = np.int16(-32768)
+
+
+def pack_int16(values: np.ndarray, scale: float, slab: int = 32) -> np.ndarray:
+    """CF packing done here, slab by slab in float32: xarray's encoder would make float64
+    copies of multi-GB arrays."""
+    out = np.empty(values.shape, np.int16)
+    inv = np.float32(1.0 / scale)
+    for i in range(0, values.shape[0], slab):
+        v = np.rint(values[i:i + slab] * inv)
+        np.clip(v, -32767, 32767, out=v)
+        out[i:i + slab] = v
+    return out
+
+
+def packed_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """Replace the PACKING variables by int16 with CF scale_factor/_FillValue attributes,
+    which every CF reader (xarray included) decodes back to float32."""
+    out = ds.copy(deep=False)
+    for name, scale in PACKING.items():
+        if name in out:
+            var = out[name]
+            attrs = {**var.attrs, "scale_factor": np.float32(scale),
+                     "add_offset": np.float32(0.0), "_FillValue": PACKED_FILL}
+            out[name] = (var.dims, pack_int16(var.values, scale), attrs)
+    return out
+
+
 def truth_encoding(ds: xr.Dataset) -> dict:
-    """Packing and chunks that serve both whole-tile maps and single-pixel time series."""
+    """Chunks that serve both whole-tile maps and single-pixel time series."""
     from zarr.codecs import BloscCodec
 
-    compressor = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+    compressor = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
     enc = {}
     for name, var in ds.data_vars.items():
-        e: dict = {}
         if var.dims == ("day", "y", "x"):
-            e["chunks"] = (min(366, var.shape[0]), 64, 64)
+            chunks = (min(366, var.shape[0]), 64, 64)
         elif var.dims == ("time", "band", "y", "x"):
-            e["chunks"] = (min(32, var.shape[0]), var.shape[1], 64, 64)
+            chunks = (min(32, var.shape[0]), var.shape[1], 64, 64)
         elif var.dims == ("time", "y", "x"):
-            e["chunks"] = (min(64, var.shape[0]), 64, 64)
-        if name in PACKING:
-            e.update(dtype="int16", scale_factor=PACKING[name], add_offset=0.0,
-                     _FillValue=np.int16(-32768))
-        if e:
-            e["compressors"] = [compressor]
-            enc[name] = e
+            chunks = (min(64, var.shape[0]), 64, 64)
+        else:
+            continue
+        enc[name] = {"chunks": chunks, "compressors": [compressor]}
     return enc
 
 
@@ -217,6 +241,6 @@ def write_flux(sim: TileSimulation, flux_dir: Path) -> None:
 
 
 def write_truth(sim: TileSimulation, truth_path: Path, provenance: dict) -> None:
-    ds = truth_dataset(sim, provenance)
+    ds = packed_dataset(truth_dataset(sim, provenance))
     zarrio.write_zarr(ds, truth_path, crs=sim.grid.epsg, transform=sim.grid.transform,
                       encoding=truth_encoding(ds))
