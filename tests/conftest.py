@@ -10,15 +10,27 @@ from ecoembed.synth import simulate_tile, synthesize_tile
 
 # Two years, the second with a summer drought; one tile carrying one tower per ecosystem.
 PHYSICS_CFG = {
-    "n_tiles": 1, "tile_size": 160, "start": "2022-01-01", "end": "2023-12-31",
-    "s2_revisit_days": 5, "s1_revisit_days": 6, "cloud_cover_mean": 0.5, "drought": True,
-    "n_sites": 4, "epsg": 32632,
+    "n_tiles": 1,
+    "tile_size": 160,
+    "start": "2022-01-01",
+    "end": "2023-12-31",
+    "s2_revisit_days": 5,
+    "s1_revisit_days": 6,
+    "cloud_cover_mean": 0.5,
+    "drought": True,
+    "n_sites": 4,
+    "epsg": 32632,
 }
 PHYSICS_SEED = 3
 
 # Written to disk: a shorter, smaller world for the file-format tests.
-PRODUCTS_CFG = {**PHYSICS_CFG, "tile_size": 96, "end": "2022-06-30", "n_sites": 2,
-                "s1_revisit_days": 12}
+PRODUCTS_CFG = {
+    **PHYSICS_CFG,
+    "tile_size": 96,
+    "end": "2022-06-30",
+    "n_sites": 2,
+    "s1_revisit_days": 12,
+}
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +44,11 @@ def world_without_drought():
 
 
 def write_products(root: Path, cfg: dict = PRODUCTS_CFG, seed: int = PHYSICS_SEED) -> dict:
-    paths = {"tile_dir": root / "raw" / "tiles" / "tile00",
-             "truth_path": root / "truth" / "tile00.zarr", "flux_dir": root / "flux"}
+    paths = {
+        "tile_dir": root / "raw" / "tiles" / "tile00",
+        "truth_path": root / "truth" / "tile00.zarr",
+        "flux_dir": root / "flux",
+    }
     synthesize_tile(cfg, seed, "tile00", progress=False, **paths)
     return paths
 

@@ -14,8 +14,10 @@ from tests.conftest import PHYSICS_CFG
 
 def parcels_of(world, igbp: str, min_px: int = 150, erode: int = 2) -> list[np.ndarray]:
     land = world.landscape
-    masks = [parcel_interior(land, p, erode) for p in np.flatnonzero(
-        land.parcel_class == IGBP_CODES[igbp])]
+    masks = [
+        parcel_interior(land, p, erode)
+        for p in np.flatnonzero(land.parcel_class == IGBP_CODES[igbp])
+    ]
     return [m for m in masks if m.sum() >= min_px]
 
 

@@ -29,8 +29,11 @@ def truth(products):
 
 
 def s2_items(items):
-    return [i for i in items if i.collection_id == stac.S2_COLLECTION_ID
-            or "s2:processing_baseline" in i.properties]
+    return [
+        i
+        for i in items
+        if i.collection_id == stac.S2_COLLECTION_ID or "s2:processing_baseline" in i.properties
+    ]
 
 
 def s1_items(items):
@@ -94,7 +97,7 @@ def test_recorded_scale_offset_gives_truth_reflectance_on_clear_pixels(items, tr
 def test_cloudy_pixels_differ_from_truth_and_scl_codes_are_esa(items, truth):
     s2 = sorted(s2_items(items), key=lambda i: i.datetime)
     codes = set()
-    for t, item in enumerate(s2):
+    for item in s2:
         with rasterio.open(item.assets["SCL"].href) as src:
             codes |= set(np.unique(src.read(1)).tolist())
     assert codes <= set(range(12)) and {4, 8}.issubset(codes)
@@ -122,8 +125,18 @@ def test_flux_files_are_fluxnet_fullset_dd(products):
         path = flux_dir / fluxnet_dd_filename(site, 2022, 2022)
         text = path.read_text()
         header = text.splitlines()[0].split(",")
-        for col in ("TIMESTAMP", "GPP_NT_VUT_REF", "GPP_DT_VUT_REF", "NEE_VUT_REF",
-                    "NEE_VUT_REF_QC", "SW_IN_F", "TA_F", "VPD_F", "P_F", "SWC_F_MDS_1"):
+        for col in (
+            "TIMESTAMP",
+            "GPP_NT_VUT_REF",
+            "GPP_DT_VUT_REF",
+            "NEE_VUT_REF",
+            "NEE_VUT_REF_QC",
+            "SW_IN_F",
+            "TA_F",
+            "VPD_F",
+            "P_F",
+            "SWC_F_MDS_1",
+        ):
             assert col in header
         assert text.splitlines()[1].startswith("20220101,")
         assert ",-9999," in text or text.rstrip().endswith(",-9999")
@@ -143,8 +156,11 @@ def test_truth_store_has_crs_and_documented_variables(truth):
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_outputs(tmp_path):

@@ -11,8 +11,15 @@ from pathlib import Path
 
 from ecoembed.synth.plan import SitePlan, site_plan, sites_of_tile, tile_ids, years
 
-__all__ = ["SitePlan", "site_plan", "sites_of_tile", "tile_ids", "years", "simulate_tile",
-           "synthesize_tile"]
+__all__ = [
+    "SitePlan",
+    "site_plan",
+    "sites_of_tile",
+    "tile_ids",
+    "years",
+    "simulate_tile",
+    "synthesize_tile",
+]
 
 
 def simulate_tile(synth_cfg: dict, seed: int, tile: str, progress: bool = False):
@@ -22,7 +29,13 @@ def simulate_tile(synth_cfg: dict, seed: int, tile: str, progress: bool = False)
 
 
 def synthesize_tile(
-    synth_cfg: dict, seed: int, tile: str, *, tile_dir: Path, truth_path: Path, flux_dir: Path,
+    synth_cfg: dict,
+    seed: int,
+    tile: str,
+    *,
+    tile_dir: Path,
+    truth_path: Path,
+    flux_dir: Path,
     progress: bool = True,
 ) -> None:
     """Simulate one tile and write its raw products, flux files and truth."""
@@ -30,8 +43,13 @@ def synthesize_tile(
     from ecoembed.synth.write import write_flux, write_raw, write_truth
 
     sim = simulate_tile(synth_cfg, seed, tile, progress=progress)
-    provenance = {"generator": "ecoembed.synth", "ecoembed_version": __version__,
-                  "seed": int(seed), "tile": tile, "synth": dict(synth_cfg)}
+    provenance = {
+        "generator": "ecoembed.synth",
+        "ecoembed_version": __version__,
+        "seed": int(seed),
+        "tile": tile,
+        "synth": dict(synth_cfg),
+    }
     write_raw(sim, Path(tile_dir), progress=progress)
     Path(flux_dir).mkdir(parents=True, exist_ok=True)
     write_flux(sim, Path(flux_dir))

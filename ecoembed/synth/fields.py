@@ -10,9 +10,7 @@ import numpy as np
 from scipy.ndimage import fourier_gaussian
 
 
-def gaussian_field(
-    rng: np.random.Generator, shape: tuple[int, int], sigma_px: float
-) -> np.ndarray:
+def gaussian_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
     """Zero-mean, unit-variance field with a Gaussian correlation length of ``sigma_px``."""
     white = rng.standard_normal(shape)
     spectrum = fourier_gaussian(np.fft.rfft2(white), sigma_px, n=shape[1])
@@ -23,7 +21,9 @@ def gaussian_field(
 
 
 def multiscale_field(
-    rng: np.random.Generator, shape: tuple[int, int], sigmas: tuple[float, ...],
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    sigmas: tuple[float, ...],
     weights: tuple[float, ...],
 ) -> np.ndarray:
     """Sum of fields at several scales (cloud tops, soil maps): large forms with ragged edges."""

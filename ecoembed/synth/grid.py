@@ -54,8 +54,9 @@ def tile_pitch_m(size: int) -> float:
 
 def tile_grid(tile: str, index: int, size: int, epsg: int) -> TileGrid:
     left = ORIGIN_EASTING + index * tile_pitch_m(size)
-    return TileGrid(tile, index, epsg, size, Affine(PIXEL_M, 0.0, left, 0.0, -PIXEL_M,
-                                                     ORIGIN_NORTHING))
+    return TileGrid(
+        tile, index, epsg, size, Affine(PIXEL_M, 0.0, left, 0.0, -PIXEL_M, ORIGIN_NORTHING)
+    )
 
 
 def simulation_days(start: str, end: str) -> pd.DatetimeIndex:
@@ -96,8 +97,11 @@ def s1_acquisitions(days: pd.DatetimeIndex, revisit: int, orbit: S1Orbit) -> np.
 
 def s1_incidence_deg(orbit: S1Orbit, easting: np.ndarray) -> np.ndarray:
     """Incidence angle across the swath; NaN outside it (no data for this orbit)."""
-    ground_range = easting - orbit.near_range_easting if orbit.looks_east else (
-        orbit.near_range_easting - easting)
+    ground_range = (
+        easting - orbit.near_range_easting
+        if orbit.looks_east
+        else (orbit.near_range_easting - easting)
+    )
     frac = ground_range / SWATH_WIDTH_M
     angle = S1_INCIDENCE_NEAR_DEG + frac * (S1_INCIDENCE_FAR_DEG - S1_INCIDENCE_NEAR_DEG)
     return np.where((frac >= 0) & (frac <= 1), angle, np.nan)
@@ -109,5 +113,6 @@ def latitude_deg(grid: TileGrid) -> float:
 
     left, bottom, right, top = grid.bounds
     lon, lat = Transformer.from_crs(grid.epsg, 4326, always_xy=True).transform(
-        (left + right) / 2, (bottom + top) / 2)
+        (left + right) / 2, (bottom + top) / 2
+    )
     return float(lat)

@@ -90,15 +90,18 @@ def _place_towers(
     lo, hi = TOWER_EDGE_MARGIN_PX, size - TOWER_EDGE_MARGIN_PX
     min_sep = 2 * TOWER_STAND_HALF_PX + 2
     if hi <= lo:
-        raise ValueError(f"synth.tile_size {size} is too small for flux towers "
-                         f"(need more than {2 * TOWER_EDGE_MARGIN_PX} pixels)")
+        raise ValueError(
+            f"synth.tile_size {size} is too small for flux towers "
+            f"(need more than {2 * TOWER_EDGE_MARGIN_PX} pixels)"
+        )
     for _ in range(500):
         placed: dict[str, tuple[int, int]] = {}
         for s in sites:
             for _ in range(200):
                 rc = (int(rng.integers(lo, hi)), int(rng.integers(lo, hi)))
-                if all(max(abs(rc[0] - q[0]), abs(rc[1] - q[1])) >= min_sep
-                       for q in placed.values()):
+                if all(
+                    max(abs(rc[0] - q[0]), abs(rc[1] - q[1])) >= min_sep for q in placed.values()
+                ):
                     placed[s.site_id] = rc
                     break
             else:
@@ -108,7 +111,8 @@ def _place_towers(
     raise ValueError(
         f"cannot fit {len(sites)} towers with homogeneous stands of "
         f"{2 * TOWER_STAND_HALF_PX + 1} px into a {size} x {size} tile; use fewer "
-        "synth.n_sites per tile or a larger synth.tile_size")
+        "synth.n_sites per tile or a larger synth.tile_size"
+    )
 
 
 def simulate_landscape(seed: int, tile_index: int, size: int, sites: list[SitePlan]) -> Landscape:
@@ -121,7 +125,7 @@ def simulate_landscape(seed: int, tile_index: int, size: int, sites: list[SitePl
         r, c = tower_rc[s.site_id]
         h = TOWER_STAND_HALF_PX
         new_id = parcel_class.size
-        parcel[r - h:r + h + 1, c - h:c + h + 1] = new_id
+        parcel[r - h : r + h + 1, c - h : c + h + 1] = new_id
         parcel_class = np.append(parcel_class, np.uint8(IGBP_CODES[s.igbp]))
 
     # Relabel to contiguous ids (painting may have swallowed whole parcels).
@@ -138,10 +142,17 @@ def simulate_landscape(seed: int, tile_index: int, size: int, sites: list[SitePl
     rough_parcel = rng.normal(0.0, 1.2, parcel_class.size)
     roughness_db = rough_parcel[parcel] + 0.3 * gaussian_field(rng, parcel.shape, 3.0)
     texture = 1.0 + 0.02 * gaussian_field(rng, parcel.shape, 1.0)
-    return Landscape(parcel, landcover.astype(np.uint8), parcel_class.astype(np.uint8),
-                     vigour.astype(np.float32), soil_capacity.astype(np.float32),
-                     soil_brightness.astype(np.float32), roughness_db.astype(np.float32),
-                     texture.astype(np.float32), tower_rc)
+    return Landscape(
+        parcel,
+        landcover.astype(np.uint8),
+        parcel_class.astype(np.uint8),
+        vigour.astype(np.float32),
+        soil_capacity.astype(np.float32),
+        soil_brightness.astype(np.float32),
+        roughness_db.astype(np.float32),
+        texture.astype(np.float32),
+        tower_rc,
+    )
 
 
 def parcel_interior(landscape: Landscape, parcel_id: int, erode_px: int = 2) -> np.ndarray:

@@ -88,10 +88,21 @@ def _grass(t, rng, years, day_index, events, parcel, mow=True, max_mean=3.9) -> 
 
 def _crop_season(rng: np.random.Generator, crop: str) -> dict:
     if crop == "winter_cereal":
-        return dict(growth=rng.normal(112, 6), sen=rng.normal(186, 5), harvest=rng.normal(212, 6),
-                    mx=rng.normal(5.6, 0.6), winter=rng.normal(0.8, 0.15), sow=rng.normal(285, 7))
-    return dict(emerge=rng.normal(142, 5), growth=rng.normal(188, 6), sen=rng.normal(255, 6),
-                harvest=rng.normal(280, 7), mx=rng.normal(5.3, 0.5))
+        return dict(
+            growth=rng.normal(112, 6),
+            sen=rng.normal(186, 5),
+            harvest=rng.normal(212, 6),
+            mx=rng.normal(5.6, 0.6),
+            winter=rng.normal(0.8, 0.15),
+            sow=rng.normal(285, 7),
+        )
+    return dict(
+        emerge=rng.normal(142, 5),
+        growth=rng.normal(188, 6),
+        sen=rng.normal(255, 6),
+        harvest=rng.normal(280, 7),
+        mx=rng.normal(5.3, 0.5),
+    )
 
 
 def _crop(t, rng, years, day_index, events, parcel) -> tuple:

@@ -29,8 +29,13 @@ def volumetric_moisture(sm_surface: np.ndarray) -> np.ndarray:
 
 
 def backscatter_linear(
-    pol: str, lai: np.ndarray, brown: np.ndarray, cw: np.ndarray, sm_surface: np.ndarray,
-    incidence_deg: np.ndarray, landscape: Landscape,
+    pol: str,
+    lai: np.ndarray,
+    brown: np.ndarray,
+    cw: np.ndarray,
+    sm_surface: np.ndarray,
+    incidence_deg: np.ndarray,
+    landscape: Landscape,
 ) -> np.ndarray:
     """Speckle-free gamma0 (linear power) of one acquisition."""
     p = WCM[pol]
@@ -43,16 +48,28 @@ def backscatter_linear(
     veg = lai * wet_leaf + 0.4 * brown + woody
     cos_t = np.cos(np.deg2rad(incidence_deg))
     tau2 = np.exp(-2.0 * p["B"] * veg / cos_t)
-    soil_db = (p["C"] + p["D"] * volumetric_moisture(sm_surface)
-               + p["angle_slope"] * (incidence_deg - 38.0) + landscape.roughness_db)
-    sigma = p["A"] * (1.0 - np.exp(-0.35 * veg)) * cos_t * (1.0 - tau2) + tau2 * 10 ** (soil_db / 10)
-    sigma = np.where(lc == IGBP_CODES["WAT"], 10 ** ((p["water"] + 0.6 * landscape.roughness_db
-                                                      - 0.3 * (incidence_deg - 38.0)) / 10), sigma)
-    sigma = np.where(lc == IGBP_CODES["URB"], 10 ** ((p["urban"] + 2.0 * landscape.roughness_db)
-                                                     / 10), sigma)
+    soil_db = (
+        p["C"]
+        + p["D"] * volumetric_moisture(sm_surface)
+        + p["angle_slope"] * (incidence_deg - 38.0)
+        + landscape.roughness_db
+    )
+    sigma = p["A"] * (1.0 - np.exp(-0.35 * veg)) * cos_t * (1.0 - tau2) + tau2 * 10 ** (
+        soil_db / 10
+    )
+    sigma = np.where(
+        lc == IGBP_CODES["WAT"],
+        10 ** ((p["water"] + 0.6 * landscape.roughness_db - 0.3 * (incidence_deg - 38.0)) / 10),
+        sigma,
+    )
+    sigma = np.where(
+        lc == IGBP_CODES["URB"], 10 ** ((p["urban"] + 2.0 * landscape.roughness_db) / 10), sigma
+    )
     return sigma.astype(np.float32)
 
 
-def speckle(rng: np.random.Generator, shape: tuple[int, ...], enl: float = S1_GRD_ENL) -> np.ndarray:
+def speckle(
+    rng: np.random.Generator, shape: tuple[int, ...], enl: float = S1_GRD_ENL
+) -> np.ndarray:
     """Unit-mean gamma-distributed intensity speckle with ``enl`` looks."""
     return rng.gamma(enl, 1.0 / enl, shape).astype(np.float32)

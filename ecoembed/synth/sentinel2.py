@@ -20,18 +20,23 @@ from ecoembed.synth.fields import gaussian_field, multiscale_field
 from ecoembed.synth.landscape import IGBP_CODES, Landscape
 from ecoembed.synth.state import CW_HEALTHY_CM
 
-#                     B02    B03    B04    B05    B06    B07    B08    B8A    B11    B12
-_VEG = np.array([0.025, 0.055, 0.025, 0.090, 0.280, 0.380, 0.420, 0.430, 0.200, 0.090], np.float32)
-_VEG_LOW_CAB = np.array([0.020, 0.060, 0.085, 0.090, 0.040, 0.010, 0.0, 0.0, 0.0, 0.0], np.float32)
-_VEG_DRY_LEAF = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.110, 0.090], np.float32)
-_NIR_MULTI = np.array([0.0, 0.0, 0.0, 0.3, 0.8, 1.0, 1.0, 1.0, 0.4, 0.2])  # canopy depth
-_BROWN = np.array([0.060, 0.090, 0.120, 0.160, 0.220, 0.260, 0.280, 0.290, 0.380, 0.280], np.float32)
-_SOIL = np.array([0.080, 0.110, 0.140, 0.170, 0.200, 0.220, 0.240, 0.250, 0.330, 0.280], np.float32)
-_SOIL_WET_DARKENING = np.array([0.30, 0.30, 0.30, 0.30, 0.32, 0.33, 0.34, 0.34, 0.50, 0.55], np.float32)
-_FOREST_FLOOR = np.array([0.035, 0.050, 0.065, 0.080, 0.100, 0.115, 0.120, 0.125, 0.170, 0.110], np.float32)
-_URBAN = np.array([0.100, 0.120, 0.140, 0.160, 0.180, 0.190, 0.210, 0.210, 0.250, 0.220], np.float32)
-_WATER = np.array([0.050, 0.048, 0.030, 0.020, 0.012, 0.010, 0.008, 0.007, 0.003, 0.002], np.float32)
-_CLOUD = np.array([0.52, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.42, 0.30], np.float32)
+
+def _spectrum(*values: float) -> np.ndarray:
+    return np.array(values, np.float32)
+
+
+#                 B02    B03    B04    B05    B06    B07    B08    B8A    B11    B12
+_VEG = _spectrum(0.025, 0.055, 0.025, 0.090, 0.280, 0.380, 0.420, 0.430, 0.200, 0.090)
+_VEG_LOW_CAB = _spectrum(0.020, 0.060, 0.085, 0.090, 0.040, 0.010, 0.0, 0.0, 0.0, 0.0)
+_VEG_DRY_LEAF = _spectrum(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.110, 0.090)
+_NIR_MULTI = _spectrum(0.0, 0.0, 0.0, 0.3, 0.8, 1.0, 1.0, 1.0, 0.4, 0.2)  # canopy depth
+_BROWN = _spectrum(0.060, 0.090, 0.120, 0.160, 0.220, 0.260, 0.280, 0.290, 0.380, 0.280)
+_SOIL = _spectrum(0.080, 0.110, 0.140, 0.170, 0.200, 0.220, 0.240, 0.250, 0.330, 0.280)
+_SOIL_WET_DARKENING = _spectrum(0.30, 0.30, 0.30, 0.30, 0.32, 0.33, 0.34, 0.34, 0.50, 0.55)
+_FOREST_FLOOR = _spectrum(0.035, 0.050, 0.065, 0.080, 0.100, 0.115, 0.120, 0.125, 0.170, 0.110)
+_URBAN = _spectrum(0.100, 0.120, 0.140, 0.160, 0.180, 0.190, 0.210, 0.210, 0.250, 0.220)
+_WATER = _spectrum(0.050, 0.048, 0.030, 0.020, 0.012, 0.010, 0.008, 0.007, 0.003, 0.002)
+_CLOUD = _spectrum(0.52, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.42, 0.30)
 
 SENSOR_NOISE = 0.002  # white, per pixel
 ATMOSPHERE_NOISE = 0.002  # smooth residual of the atmospheric correction, per date
@@ -40,8 +45,12 @@ SHADOW_STRENGTH = 0.65
 
 
 def surface_reflectance(
-    lai: np.ndarray, brown: np.ndarray, cab: np.ndarray, cw: np.ndarray,
-    sm_surface: np.ndarray, landscape: Landscape,
+    lai: np.ndarray,
+    brown: np.ndarray,
+    cab: np.ndarray,
+    cw: np.ndarray,
+    sm_surface: np.ndarray,
+    landscape: Landscape,
 ) -> np.ndarray:
     """Clear-sky surface reflectance (band, y, x) of one day from the land-surface state."""
     b = (slice(None), None, None)
@@ -51,8 +60,11 @@ def surface_reflectance(
     depth = (1.0 - np.exp(-0.35 * lai)) / (1.0 - np.exp(-0.35 * 6.0))
     cab_deficit = np.clip((45.0 - cab) / 45.0, 0.0, 1.0)
     water_deficit = np.clip((CW_HEALTHY_CM - cw) / CW_HEALTHY_CM, 0.0, 1.0)
-    veg = (_VEG[b] * (1.0 - 0.3 * _NIR_MULTI[b] + 0.3 * _NIR_MULTI[b] * depth)
-           + _VEG_LOW_CAB[b] * cab_deficit + _VEG_DRY_LEAF[b] * water_deficit)
+    veg = (
+        _VEG[b] * (1.0 - 0.3 * _NIR_MULTI[b] + 0.3 * _NIR_MULTI[b] * depth)
+        + _VEG_LOW_CAB[b] * cab_deficit
+        + _VEG_DRY_LEAF[b] * water_deficit
+    )
     soil = _SOIL[b] * landscape.soil_brightness * (1.0 - _SOIL_WET_DARKENING[b] * sm_surface)
     lc = landscape.landcover
     forest = (lc == IGBP_CODES["DBF"]) | (lc == IGBP_CODES["ENF"])
@@ -107,7 +119,7 @@ def cloud_scene(
             opacity *= 0.22
     inner = (slice(pad, pad + size), slice(pad, pad + size))
     dy, dx = shift_px
-    shadow = opacity[pad - dy:pad - dy + size, pad - dx:pad - dx + size]
+    shadow = opacity[pad - dy : pad - dy + size, pad - dx : pad - dx + size]
     return CloudScene(opacity[inner].astype(np.float32), shadow.astype(np.float32), cirrus)
 
 
@@ -131,7 +143,9 @@ def block_mean(a: np.ndarray, k: int = 2) -> np.ndarray:
 
 
 def scene_classification(
-    observed20: np.ndarray, clouds: CloudScene, landcover20: np.ndarray,
+    observed20: np.ndarray,
+    clouds: CloudScene,
+    landcover20: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Sen2Cor-like SCL at 20 m from 20 m quantities, with realistic omissions.

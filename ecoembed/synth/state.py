@@ -85,8 +85,10 @@ def simulate_state(
     sens = _per_pixel(landscape, "sens")
     cab0 = _per_pixel(landscape, "cab")
 
-    out = {k: np.empty((n_days, *shape), np.float32)
-           for k in ("lai", "brown", "cab", "cw", "sm_surface", "sm_root", "gpp")}
+    out = {
+        k: np.empty((n_days, *shape), np.float32)
+        for k in ("lai", "brown", "cab", "cw", "sm_surface", "sm_root", "gpp")
+    }
     root = 0.9 * cap
     top = np.full(shape, 0.8 * TOP_CAPACITY_MM, np.float32)
     slow = np.ones(shape, np.float32)  # lagged stress memory for leaf area
@@ -118,8 +120,7 @@ def simulate_state(
         root = np.clip(root + overflow + drain - transp, 0.0, cap)
 
         t_scalar = np.clip((weather.ta[d] - tmin) / (topt - tmin), 0.0, 1.0)
-        v_scalar = np.clip((VPD_HIGH_HPA - weather.vpd[d]) / (VPD_HIGH_HPA - VPD_LOW_HPA),
-                           0.1, 1.0)
+        v_scalar = np.clip((VPD_HIGH_HPA - weather.vpd[d]) / (VPD_HIGH_HPA - VPD_LOW_HPA), 0.1, 1.0)
         gpp = eps * fapar(lai) * par[d] * t_scalar * v_scalar * beta
 
         out["lai"][d] = np.where(water, 0.0, lai)

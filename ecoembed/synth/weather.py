@@ -44,8 +44,12 @@ def extraterrestrial_radiation(doy: np.ndarray, lat_deg: float) -> np.ndarray:
     dr = 1 + 0.033 * np.cos(2 * np.pi * doy / 365)
     decl = 0.409 * np.sin(2 * np.pi * doy / 365 - 1.39)
     ws = np.arccos(np.clip(-np.tan(phi) * np.tan(decl), -1, 1))
-    return (24 * 60 / np.pi) * SOLAR_CONSTANT * dr * (
-        ws * np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.sin(ws))
+    return (
+        (24 * 60 / np.pi)
+        * SOLAR_CONSTANT
+        * dr
+        * (ws * np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.sin(ws))
+    )
 
 
 def saturation_vapour_pressure_hpa(ta: np.ndarray) -> np.ndarray:
@@ -105,8 +109,9 @@ def simulate_weather(
     t_anom = ar1(rng, n, 0.8)
     ta = 9.5 - 9.0 * season + 2.8 * t_anom + 3.0 * (0.5 - cloudiness) * (1 - season) / 2
     ta = np.where(dry, ta + 2.5, ta)
-    rh = np.clip(0.62 + 0.28 * cloudiness + 0.08 * season + 0.05 * rng.standard_normal(n),
-                 0.3, 0.98)
+    rh = np.clip(
+        0.62 + 0.28 * cloudiness + 0.08 * season + 0.05 * rng.standard_normal(n), 0.3, 0.98
+    )
     rh = np.where(dry, rh - 0.12, rh)
     vpd = saturation_vapour_pressure_hpa(ta) * (1 - np.clip(rh, 0.15, 0.98))
 
@@ -117,6 +122,12 @@ def simulate_weather(
     precip = np.where(wet, amount, 0.0)
     precip = np.where(dry, precip * 0.3, precip)
 
-    return Weather(days, cloudiness.astype(np.float32), sw_in.astype(np.float32),
-                   ta.astype(np.float32), vpd.astype(np.float32), precip.astype(np.float32),
-                   dry)
+    return Weather(
+        days,
+        cloudiness.astype(np.float32),
+        sw_in.astype(np.float32),
+        ta.astype(np.float32),
+        vpd.astype(np.float32),
+        precip.astype(np.float32),
+        dry,
+    )

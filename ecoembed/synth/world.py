@@ -20,8 +20,13 @@ from ecoembed.synth.plan import SitePlan, sites_of_tile, tile_index
 from ecoembed.synth.rng import stream
 from ecoembed.synth.sentinel1 import backscatter_linear, speckle
 from ecoembed.synth.sentinel2 import (
-    apply_clouds, block_mean, cloud_scene, observation_noise, scene_classification,
-    surface_reflectance, to_dn,
+    apply_clouds,
+    block_mean,
+    cloud_scene,
+    observation_noise,
+    scene_classification,
+    surface_reflectance,
+    to_dn,
 )
 from ecoembed.synth.state import DailyState, simulate_state
 from ecoembed.synth.towers import flux_table
@@ -103,10 +108,10 @@ def _simulate_s2(synth_cfg, seed, grid, days, weather, land, state, lat, progres
     cirrus = np.zeros(n, bool)
     lc20 = land.landcover[::2, ::2]
     for i, d in enumerate(tqdm(sel, desc=f"{grid.tile} Sentinel-2", disable=not progress)):
-        clear[i] = surface_reflectance(state.lai[d], state.brown[d], state.cab[d], state.cw[d],
-                                       state.sm_surface[d], land)
-        scene = cloud_scene(rng, size, float(weather.cloudiness[d]),
-                            sun_shadow_shift(days[d], lat))
+        clear[i] = surface_reflectance(
+            state.lai[d], state.brown[d], state.cab[d], state.cw[d], state.sm_surface[d], land
+        )
+        scene = cloud_scene(rng, size, float(weather.cloudiness[d]), sun_shadow_shift(days[d], lat))
         observed = apply_clouds(clear[i], scene) + observation_noise(rng, (size, size))
         obs20 = block_mean(observed)
         dn10[i] = to_dn(observed[BAND10])
@@ -129,14 +134,14 @@ def _simulate_s1(synth_cfg, seed, grid, days, land, state, progress) -> S1Series
     vh = np.empty((n, size, size), np.float32)
     inc = np.empty((n, size), np.float32)
     x = grid.x_coords()
-    for i, (d, orbit) in enumerate(tqdm(acq, desc=f"{grid.tile} Sentinel-1",
-                                        disable=not progress)):
+    for i, (d, orbit) in enumerate(tqdm(acq, desc=f"{grid.tile} Sentinel-1", disable=not progress)):
         inc[i] = g.s1_incidence_deg(orbit, x)
         theta = np.broadcast_to(np.nan_to_num(inc[i], nan=38.0), (size, size))
         outside = np.broadcast_to(np.isnan(inc[i]), (size, size))
         for pol, out in (("VV", vv), ("VH", vh)):
-            s = backscatter_linear(pol, state.lai[d], state.brown[d], state.cw[d],
-                                   state.sm_surface[d], theta, land)
+            s = backscatter_linear(
+                pol, state.lai[d], state.brown[d], state.cw[d], state.sm_surface[d], theta, land
+            )
             out[i] = np.where(outside, np.nan, s * speckle(rng, (size, size)))
     platform = ["sentinel-1a"] * n
     return S1Series(np.array([a[0] for a in acq]), [a[1] for a in acq], platform, vv, vh, inc)
@@ -165,8 +170,9 @@ def simulate_tile(synth_cfg: dict, seed: int, tile: str, progress: bool = False)
     days = g.simulation_days(synth_cfg["start"], synth_cfg["end"])
     lat = g.latitude_deg(grid)
     # Weather is regional: keyed on the seed only, identical for every tile.
-    weather = simulate_weather(days, lat, float(synth_cfg["cloud_cover_mean"]),
-                               bool(synth_cfg["drought"]), seed)
+    weather = simulate_weather(
+        days, lat, float(synth_cfg["cloud_cover_mean"]), bool(synth_cfg["drought"]), seed
+    )
     sites = sites_of_tile(synth_cfg, tile)
     land = simulate_landscape(seed, grid.index, size, sites)
     phen = simulate_phenology(days, land.parcel_class, stream(seed, "phenology", grid.index))

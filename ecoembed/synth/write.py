@@ -51,19 +51,42 @@ def _write_s2(sim: TileSimulation, root: Path, progress: bool) -> list:
             ten = band.resolution_m == 10
             data = s2.dn10[i, BAND10.index(k)] if ten else s2.dn20[i, BAND20.index(k)]
             path = folder / f"{band.name}.tif"
-            raster.write_cog(path, data, crs=grid.epsg, transform=t10 if ten else t20,
-                             nodata=S2_NODATA, scale=S2_SCALE, offset=S2_OFFSET,
-                             band_names=[band.name])
+            raster.write_cog(
+                path,
+                data,
+                crs=grid.epsg,
+                transform=t10 if ten else t20,
+                nodata=S2_NODATA,
+                scale=S2_SCALE,
+                offset=S2_OFFSET,
+                band_names=[band.name],
+            )
             assets[band.name] = (str(path), t10 if ten else t20, shape10 if ten else shape20)
         path = folder / "SCL.tif"
-        raster.write_cog(path, s2.scl[i], crs=grid.epsg, transform=t20, nodata=0,
-                         band_names=["SCL"], overview_resampling="nearest")
+        raster.write_cog(
+            path,
+            s2.scl[i],
+            crs=grid.epsg,
+            transform=t20,
+            nodata=0,
+            band_names=["SCL"],
+            overview_resampling="nearest",
+        )
         assets["SCL"] = (str(path), t20, shape20)
         # eo:cloud_cover as Sen2Cor reports it: the share of pixels its mask calls cloud.
         cover = float(np.isin(s2.scl[i], (8, 9, 10)).mean() * 100.0)
-        items.append(stac.make_s2_item(
-            item_id, tile=grid.tile, datetime=when, epsg=grid.epsg, bbox=grid.bounds,
-            assets=assets, cloud_cover=round(cover, 2), platform=s2.platform[i]))
+        items.append(
+            stac.make_s2_item(
+                item_id,
+                tile=grid.tile,
+                datetime=when,
+                epsg=grid.epsg,
+                bbox=grid.bounds,
+                assets=assets,
+                cloud_cover=round(cover, 2),
+                platform=s2.platform[i],
+            )
+        )
     return items
 
 
@@ -78,13 +101,28 @@ def _write_s1(sim: TileSimulation, root: Path, progress: bool) -> list:
         assets = {}
         for key, data in (("vv", s1.vv[i]), ("vh", s1.vh[i])):
             path = folder / f"{key}.tif"
-            raster.write_cog(path, data, crs=grid.epsg, transform=grid.transform,
-                             nodata=float("nan"), band_names=[key.upper()])
+            raster.write_cog(
+                path,
+                data,
+                crs=grid.epsg,
+                transform=grid.transform,
+                nodata=float("nan"),
+                band_names=[key.upper()],
+            )
             assets[key] = (str(path), grid.transform, grid.shape)
-        items.append(stac.make_s1_item(
-            item_id, tile=grid.tile, datetime=when, epsg=grid.epsg, bbox=grid.bounds,
-            assets=assets, orbit_state=orbit.state, relative_orbit=orbit.relative_orbit,
-            platform=s1.platform[i]))
+        items.append(
+            stac.make_s1_item(
+                item_id,
+                tile=grid.tile,
+                datetime=when,
+                epsg=grid.epsg,
+                bbox=grid.bounds,
+                assets=assets,
+                orbit_state=orbit.state,
+                relative_orbit=orbit.relative_orbit,
+                platform=s1.platform[i],
+            )
+        )
     return items
 
 
@@ -100,21 +138,31 @@ def write_raw(sim: TileSimulation, tile_dir: Path, progress: bool = False) -> No
 
 
 def _flag_attrs(mapping: dict[int, str], description: str) -> dict:
-    return {"flag_values": list(mapping), "flag_meanings": " ".join(mapping.values()),
-            "description": description}
+    return {
+        "flag_values": list(mapping),
+        "flag_meanings": " ".join(mapping.values()),
+        "description": description,
+    }
 
 
 def truth_dataset(sim: TileSimulation, provenance: dict) -> xr.Dataset:
     """Everything the evaluations may compare against; never an input to learning."""
     g, st, s2 = sim.grid, sim.state, sim.s2
-    coords = {"y": ("y", g.y_coords()), "x": ("x", g.x_coords()),
-              "time": ("time", sim.days[s2.day].values + np.timedelta64(10 * 60 + 30, "m")),
-              "band": ("band", list(S2_BAND_NAMES)), "day": ("day", sim.days.values)}
+    coords = {
+        "y": ("y", g.y_coords()),
+        "x": ("x", g.x_coords()),
+        "time": ("time", sim.days[s2.day].values + np.timedelta64(10 * 60 + 30, "m")),
+        "band": ("band", list(S2_BAND_NAMES)),
+        "day": ("day", sim.days.values),
+    }
     yx, dyx = ("y", "x"), ("day", "y", "x")
     lc_names = {v: k for k, v in IGBP_CODES.items()}
     ds = xr.Dataset(coords=coords)
-    ds["landcover"] = (yx, sim.landscape.landcover, _flag_attrs(
-        dict(sorted(lc_names.items())), "IGBP land-cover class (MCD12Q1 type-1 codes)"))
+    ds["landcover"] = (
+        yx,
+        sim.landscape.landcover,
+        _flag_attrs(dict(sorted(lc_names.items())), "IGBP land-cover class (MCD12Q1 type-1 codes)"),
+    )
     ds["parcel"] = (yx, sim.landscape.parcel, {"description": "parcel (field, stand) id"})
     for name, units, desc in (
         ("soil_capacity_mm", "mm", "plant-available water capacity of the root zone"),
@@ -124,12 +172,23 @@ def truth_dataset(sim: TileSimulation, provenance: dict) -> xr.Dataset:
         ("texture", "1", "static reflectance texture factor"),
     ):
         ds[name] = (yx, getattr(sim.landscape, name), {"units": units, "description": desc})
-    ds["s2_clear"] = (("time", "band", "y", "x"), s2.clear, {
-        "units": "1", "description": "clear-sky surface reflectance on every S2 date, also "
-        "under clouds (noise-free)"})
-    ds["cloud"] = (("time", "y", "x"), s2.cloud, _flag_attrs(
-        {0: "clear", 1: "cloud", 2: "cloud_shadow"},
-        "true cloud / cloud shadow (opacity >= 0.03), whatever SCL says"))
+    ds["s2_clear"] = (
+        ("time", "band", "y", "x"),
+        s2.clear,
+        {
+            "units": "1",
+            "description": "clear-sky surface reflectance on every S2 date, also "
+            "under clouds (noise-free)",
+        },
+    )
+    ds["cloud"] = (
+        ("time", "y", "x"),
+        s2.cloud,
+        _flag_attrs(
+            {0: "clear", 1: "cloud", 2: "cloud_shadow"},
+            "true cloud / cloud shadow (opacity >= 0.03), whatever SCL says",
+        ),
+    )
     ds["cloud_fraction"] = (("time",), s2.cloud_fraction, {"units": "1"})
     daily = {
         "lai": ("m2 m-2", "green leaf area index"),
@@ -143,11 +202,19 @@ def truth_dataset(sim: TileSimulation, provenance: dict) -> xr.Dataset:
     for name, (units, desc) in daily.items():
         ds[name] = (dyx, getattr(st, name), {"units": units, "description": desc})
     w = sim.weather
-    for name, units in (("sw_in", "W m-2"), ("ta", "degC"), ("vpd", "hPa"),
-                        ("precip", "mm d-1"), ("cloudiness", "1")):
+    for name, units in (
+        ("sw_in", "W m-2"),
+        ("ta", "degC"),
+        ("vpd", "hPa"),
+        ("precip", "mm d-1"),
+        ("cloudiness", "1"),
+    ):
         ds[f"weather_{name}"] = (("day",), getattr(w, name), {"units": units})
-    ds["weather_drought"] = (("day",), w.drought.astype(np.uint8),
-                             {"description": "1 inside the imposed drought"})
+    ds["weather_drought"] = (
+        ("day",),
+        w.drought.astype(np.uint8),
+        {"description": "1 inside the imposed drought"},
+    )
     ev = sim.phenology.events
     ds["event_parcel"] = (("event",), ev["parcel"].to_numpy(np.int32))
     ds["event_date"] = (("event",), ev["date"].to_numpy("datetime64[ns]"))
@@ -158,17 +225,28 @@ def truth_dataset(sim: TileSimulation, provenance: dict) -> xr.Dataset:
     ds["site_row"] = (("site",), np.array([t.row for t in tw], np.int32))
     ds["site_col"] = (("site",), np.array([t.col for t in tw], np.int32))
     ds["site_igbp"] = (("site",), np.array([t.site.igbp for t in tw], dtype=str))
-    ds["site_gpp"] = (("site", "day"), np.array([t.gpp_true for t in tw]).reshape(len(tw), -1),
-                      {"units": "gC m-2 d-1", "description": "footprint-weighted true GPP"})
+    ds["site_gpp"] = (
+        ("site", "day"),
+        np.array([t.gpp_true for t in tw]).reshape(len(tw), -1),
+        {"units": "gC m-2 d-1", "description": "footprint-weighted true GPP"},
+    )
     for name in ("lai", "sm_root", "sm_surface"):
-        ds[f"site_{name}"] = (("site", "day"), np.array(
-            [footprint_series(getattr(st, name), t.row, t.col) for t in tw]).reshape(len(tw), -1))
-    ds.attrs.update({
-        "title": f"ecoembed synthetic world: truth of {g.tile}",
-        "footprint": f"isotropic Gaussian, sigma {FOOTPRINT_SIGMA_PX * 10:.0f} m, cut at 3 sigma",
-        "fapar": "0.95 * (1 - exp(-0.5 * lai))  (ecoembed.synth.state.fapar)",
-        "provenance": json.dumps(provenance, sort_keys=True),
-    })
+        ds[f"site_{name}"] = (
+            ("site", "day"),
+            np.array([footprint_series(getattr(st, name), t.row, t.col) for t in tw]).reshape(
+                len(tw), -1
+            ),
+        )
+    ds.attrs.update(
+        {
+            "title": f"ecoembed synthetic world: truth of {g.tile}",
+            "footprint": (
+                f"isotropic Gaussian, sigma {FOOTPRINT_SIGMA_PX * 10:.0f} m, cut at 3 sigma"
+            ),
+            "fapar": "0.95 * (1 - exp(-0.5 * lai))  (ecoembed.synth.state.fapar)",
+            "provenance": json.dumps(provenance, sort_keys=True),
+        }
+    )
     return ds
 
 
@@ -176,8 +254,14 @@ def truth_dataset(sim: TileSimulation, provenance: dict) -> xr.Dataset:
 # (1e-4, so nothing is lost that the sensor could record); daily states at a precision far
 # below any evaluation error. Bit-shuffled zstd then compresses the smooth fields well.
 PACKING: dict[str, float] = {
-    "s2_clear": 1e-4, "lai": 1e-3, "brown": 1e-3, "cab": 1e-2, "cw": 1e-6,
-    "sm_surface": 1e-4, "sm_root": 1e-4, "gpp": 1e-3,
+    "s2_clear": 1e-4,
+    "lai": 1e-3,
+    "brown": 1e-3,
+    "cab": 1e-2,
+    "cw": 1e-6,
+    "sm_surface": 1e-4,
+    "sm_root": 1e-4,
+    "gpp": 1e-3,
 }
 
 
@@ -190,9 +274,9 @@ def pack_int16(values: np.ndarray, scale: float, slab: int = 32) -> np.ndarray:
     out = np.empty(values.shape, np.int16)
     inv = np.float32(1.0 / scale)
     for i in range(0, values.shape[0], slab):
-        v = np.rint(values[i:i + slab] * inv)
+        v = np.rint(values[i : i + slab] * inv)
         np.clip(v, -32767, 32767, out=v)
-        out[i:i + slab] = v
+        out[i : i + slab] = v
     return out
 
 
@@ -203,8 +287,12 @@ def packed_dataset(ds: xr.Dataset) -> xr.Dataset:
     for name, scale in PACKING.items():
         if name in out:
             var = out[name]
-            attrs = {**var.attrs, "scale_factor": np.float32(scale),
-                     "add_offset": np.float32(0.0), "_FillValue": PACKED_FILL}
+            attrs = {
+                **var.attrs,
+                "scale_factor": np.float32(scale),
+                "add_offset": np.float32(0.0),
+                "_FillValue": PACKED_FILL,
+            }
             out[name] = (var.dims, pack_int16(var.values, scale), attrs)
     return out
 
@@ -233,14 +321,22 @@ def write_flux(sim: TileSimulation, flux_dir: Path) -> None:
     rows = []
     for t in sim.towers:
         fluxnet.write_fluxnet_dd(
-            t.flux, flux_dir / names.fluxnet_dd_filename(t.site.site_id, first, last, FLUX_VERSION))
-        rows.append({"SITE_ID": t.site.site_id, "LOCATION_LAT": round(t.lat, 6),
-                     "LOCATION_LONG": round(t.lon, 6), "IGBP": t.site.igbp})
+            t.flux, flux_dir / names.fluxnet_dd_filename(t.site.site_id, first, last, FLUX_VERSION)
+        )
+        rows.append(
+            {
+                "SITE_ID": t.site.site_id,
+                "LOCATION_LAT": round(t.lat, 6),
+                "LOCATION_LONG": round(t.lon, 6),
+                "IGBP": t.site.igbp,
+            }
+        )
     table = pd.DataFrame(rows, columns=["SITE_ID", "LOCATION_LAT", "LOCATION_LONG", "IGBP"])
     fluxnet.write_site_table(table, flux_dir / f"sites_{sim.grid.tile}.csv")
 
 
 def write_truth(sim: TileSimulation, truth_path: Path, provenance: dict) -> None:
     ds = packed_dataset(truth_dataset(sim, provenance))
-    zarrio.write_zarr(ds, truth_path, crs=sim.grid.epsg, transform=sim.grid.transform,
-                      encoding=truth_encoding(ds))
+    zarrio.write_zarr(
+        ds, truth_path, crs=sim.grid.epsg, transform=sim.grid.transform, encoding=truth_encoding(ds)
+    )
