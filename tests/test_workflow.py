@@ -94,6 +94,23 @@ def test_synthesize_tiny_end_to_end(tmp_path):
     for name in expected_flux_files(cfg):
         assert (raw / "flux" / name).is_file(), name
 
+    # the catalog is what later stages read: both collections, every asset on disk
+    from ecoembed.io import fluxnet, stac
+
+    items = stac.read_catalog_items(raw / "catalog.json")
+    by_collection = {
+        c: [i for i in items if i.collection_id == c]
+        for c in (stac.S2_COLLECTION_ID, stac.S1_COLLECTION_ID)
+    }
+    assert len(by_collection[stac.S2_COLLECTION_ID]) == 73  # 365 days, every 5th
+    # ascending on days 1, 13, ..., descending 6 days later (12-day repeat each)
+    assert len(by_collection[stac.S1_COLLECTION_ID]) == len(range(1, 365, 12)) + len(
+        range(7, 365, 12)
+    )
+    assert all(Path(a.href).is_file() for i in items for a in i.assets.values())
+    sites = fluxnet.read_site_table(raw / "flux" / "sites.csv")
+    assert sorted(sites["SITE_ID"]) == sorted(s.site_id for s in plan.site_plan(cfg["synth"]))
+
     # every output is declared and up to date: a second run has nothing to do
     again = snakemake(tmp_path, "synthesize", "-n", "--cores", "1", "--configfile", str(TINY))
     assert again.returncode == 0, again.stdout + again.stderr
