@@ -94,6 +94,13 @@ def test_recorded_scale_offset_gives_truth_reflectance_on_clear_pixels(items, tr
         assert abs(e.mean()) < 0.001, band  # and no bias: the offset really is -0.1
 
 
+def test_truth_times_are_the_item_datetimes(items, truth):
+    item_times = sorted(i.datetime.replace(tzinfo=None) for i in s2_items(items))
+    np.testing.assert_array_equal(
+        truth["time"].values, np.array(item_times, dtype="datetime64[ns]")
+    )
+
+
 def test_cloudy_pixels_differ_from_truth_and_scl_codes_are_esa(items, truth):
     s2 = sorted(s2_items(items), key=lambda i: i.datetime)
     codes = set()

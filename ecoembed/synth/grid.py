@@ -19,6 +19,7 @@ TILE_GAP_M = 1_000.0
 SWATH_WIDTH_M = 250_000.0  # Sentinel-1 IW swath
 S1_INCIDENCE_NEAR_DEG = 29.1
 S1_INCIDENCE_FAR_DEG = 46.0
+S2_OVERPASS_UTC_HOURS = 10.35  # 10:21 UTC, the descending node at 10:30 local solar time
 
 
 @dataclass(frozen=True)

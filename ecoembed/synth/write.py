@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from ecoembed.io import fluxnet, names, raster, stac, zarrio
 from ecoembed.io.sentinel import S2_BAND_NAMES, S2_BANDS, S2_NODATA, S2_OFFSET, S2_SCALE
+from ecoembed.synth.grid import S2_OVERPASS_UTC_HOURS
 from ecoembed.synth.landscape import IGBP_CODES
 from ecoembed.synth.towers import FOOTPRINT_SIGMA_PX, footprint_series
 from ecoembed.synth.world import BAND10, BAND20, TileSimulation
 
-S2_OVERPASS = dt.time(10, 30)
 FLUX_VERSION = "1-4"
 
 
@@ -37,13 +37,21 @@ def _timestamp(day: pd.Timestamp, hour_utc: float) -> dt.datetime:
     return dt.datetime.combine(day.date(), dt.time(h, m), tzinfo=dt.UTC)
 
 
+def s2_times(sim: TileSimulation) -> np.ndarray:
+    """Acquisition times of the S2 items (UTC, as datetime64 without zone), for the truth."""
+    return np.array(
+        [_timestamp(sim.days[d], S2_OVERPASS_UTC_HOURS).replace(tzinfo=None) for d in sim.s2.day],
+        dtype="datetime64[ns]",
+    )
+
+
 def _write_s2(sim: TileSimulation, root: Path, progress: bool) -> list:
     grid, s2 = sim.grid, sim.s2
     t10, t20 = grid.transform_at(10.0), grid.transform_at(20.0)
     shape10, shape20 = grid.shape, (grid.size // 2, grid.size // 2)
     items = []
     for i, d in enumerate(tqdm(s2.day, desc=f"{grid.tile} write S2", disable=not progress)):
-        when = _timestamp(sim.days[d], 10.35)
+        when = _timestamp(sim.days[d], S2_OVERPASS_UTC_HOURS)
         item_id = f"S{s2.platform[i][-2:].upper()}_MSIL2A_{when:%Y%m%dT%H%M%S}_{grid.tile}"
         folder = root / stac.S2_COLLECTION_ID / item_id
         assets = {}
@@ -151,7 +159,7 @@ def truth_dataset(sim: TileSimulation, provenance: dict) -> xr.Dataset:
     coords = {
         "y": ("y", g.y_coords()),
         "x": ("x", g.x_coords()),
-        "time": ("time", sim.days[s2.day].values + np.timedelta64(10 * 60 + 30, "m")),
+        "time": ("time", s2_times(sim)),
         "band": ("band", list(S2_BAND_NAMES)),
         "day": ("day", sim.days.values),
     }
