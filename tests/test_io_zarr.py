@@ -124,3 +124,17 @@ def test_open_errors_name_the_path(tmp_path):
     (broken / "zarr.json").write_text("{not json")
     with pytest.raises(InputDataError, match="broken.zarr: unreadable Zarr store"):
         open_zarr(broken)
+
+
+def test_text_coordinate_and_text_variable_on_it_store_as_specified_strings(tmp_path):
+    """A text variable on a text index coordinate (site ids) must not bring back numpy's
+    fixed-width strings, which have no Zarr v3 specification."""
+    from zarr.errors import UnstableSpecificationWarning
+
+    ds = xr.Dataset(coords={"site": ("site", ["XX-D01", "XX-C02"])})
+    ds["site_igbp"] = (("site",), np.array(["DBF", "CRO"], dtype=str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnstableSpecificationWarning)
+        write_zarr(ds, tmp_path / "s.zarr")
+    back = open_zarr(tmp_path / "s.zarr")
+    assert back.sel(site="XX-C02")["site_igbp"].item() == "CRO"

@@ -29,9 +29,10 @@ def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
     text = [name for name, var in ds.variables.items() if is_text(var)]
     if not text:
         return ds
-    return ds.assign_coords({n: ds[n].astype(object) for n in text if n in ds.coords}).assign(
-        {n: ds[n].astype(object) for n in text if n in ds.data_vars}
-    )
+    # Bare Variables, not DataArrays: a DataArray would bring its own (still fixed-width)
+    # copy of a text coordinate along and overwrite the converted one.
+    out = ds.assign_coords({n: ds.variables[n].astype(object) for n in text if n in ds.coords})
+    return out.assign({n: ds.variables[n].astype(object) for n in text if n in ds.data_vars})
 
 
 def write_zarr(
