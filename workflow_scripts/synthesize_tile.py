@@ -22,7 +22,7 @@ def main(synth: dict, seed: int, tile: str, tile_dir, truth, flux_dir) -> None:
         tile_dir=Path(tile_dir),
         truth_path=Path(truth),
         flux_dir=Path(flux_dir),
-        progress=False,
+        progress=True,  # tqdm bars on stderr, i.e. in the rule's log: `tail -f` it
     )
 
 
