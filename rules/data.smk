@@ -77,6 +77,7 @@ rule stac_catalog:
         # the catalog; declared so that a rerun starts clean. Ids as in ecoembed.io.stac.
         s2_collection=directory(f"{RAW}/sentinel-2-l2a"),
         s1_collection=directory(f"{RAW}/sentinel-1-rtc"),
+        tiles_collection=directory(f"{RAW}/ecoembed-tiles"),
     params:
         item_collections=[f"{RAW}/tiles/{t}/items.json" for t in TILES],
     log:

@@ -352,3 +352,28 @@ def test_read_catalog_errors(tmp_path):
     gone.unlink()
     with pytest.raises(InputDataError, match="S1A_T2_20230604.json: unreadable STAC item"):
         stac.read_catalog_items(catalog_path)
+
+
+def test_tile_item_declares_the_grid_and_item_grid_reads_it_back():
+    from ecoembed.io.grid import GridSpec
+
+    t = Affine(10.0, 0.0, 640_000.0, 0.0, -10.0, 5_650_000.0)
+    item = stac.make_tile_item(
+        "tile07", epsg=32632, transform=t, shape=(128, 96), start="2022-01-01", end="2022-12-31"
+    )
+    assert item.collection_id == stac.TILES_COLLECTION_ID and item.datetime is None
+    grid = stac.item_grid(item)
+    assert grid == GridSpec(32632, t, 128, 96)
+    assert grid.bounds == (640_000.0, 5_648_720.0, 640_960.0, 5_650_000.0)
+    assert grid.x_coords()[0] == 640_005.0 and grid.y_coords()[-1] == 5_648_725.0
+    assert [w.width for w in grid.windows(64)] == [64, 32, 64, 32]
+
+
+def test_item_without_projection_is_an_error_naming_the_item():
+    t = Affine(10.0, 0.0, 640_000.0, 0.0, -10.0, 5_650_000.0)
+    item = stac.make_tile_item(
+        "tile07", epsg=32632, transform=t, shape=(8, 8), start="2022-01-01", end="2022-12-31"
+    )
+    del item.properties["proj:code"]
+    with pytest.raises(InputDataError, match=r"tile07.*no projection information"):
+        stac.item_grid(item, "catalog.json")

@@ -30,9 +30,11 @@ from rasterio.warp import transform_bounds, transform_geom
 from ecoembed.io import sentinel
 from ecoembed.io.atomic import atomic_write_text
 from ecoembed.io.errors import InputDataError
+from ecoembed.io.grid import GridSpec
 
 S2_COLLECTION_ID = "sentinel-2-l2a"
 S1_COLLECTION_ID = "sentinel-1-rtc"
+TILES_COLLECTION_ID = "ecoembed-tiles"
 TILE_PROPERTY = "ecoembed:tile"
 SCL_ASSET_KEY = "SCL"
 
@@ -46,6 +48,8 @@ _COLLECTION_DESCRIPTIONS = {
     S2_COLLECTION_ID: "Sentinel-2 MSI Level-2A surface reflectance, one COG per band (DN, "
     "reflectance = DN * 1e-4 - 0.1 from processing baseline 04.00), and the scene "
     "classification map (SCL).",
+    TILES_COLLECTION_ID: "The analysis grids of ecoembed: one item per tile whose proj:code, "
+    "proj:transform and proj:shape define the 10 m grid every input is resampled onto.",
     S1_COLLECTION_ID: "Sentinel-1 IW GRD, radiometrically terrain-corrected gamma0 in linear "
     "power, one float32 COG per polarisation (VV, VH).",
 }
@@ -300,6 +304,79 @@ class _AtomicStacIO(DefaultStacIO):
             atomic_write_text(href, txt)
 
 
+def make_tile_item(
+    tile: str,
+    *,
+    epsg: int,
+    transform: Affine,
+    shape: tuple[int, int],
+    start: dt.datetime | str,
+    end: dt.datetime | str,
+) -> pystac.Item:
+    """The grid of a tile as a STAC item (no assets): what the cube builder resamples onto.
+
+    Real and synthetic inputs both write one, so the analysis grid is data, not a
+    convention about which asset happens to be first.
+    """
+    height, width = shape
+    bbox = (
+        transform.c,
+        transform.f + height * transform.e,
+        transform.c + width * transform.a,
+        transform.f,
+    )
+    geometry, wgs_bbox = _wgs84_footprint(epsg, bbox)
+    item = pystac.Item(
+        id=tile,
+        geometry=geometry,
+        bbox=wgs_bbox,
+        datetime=None,
+        start_datetime=_as_datetime(start),
+        end_datetime=_as_datetime(end),
+        properties={TILE_PROPERTY: tile},
+        collection=TILES_COLLECTION_ID,
+    )
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    proj.code = f"EPSG:{int(epsg)}"
+    proj.transform = list(transform)[:6]
+    proj.shape = [int(height), int(width)]
+    proj.bbox = list(bbox)
+    return item
+
+
+def _chronological(item: pystac.Item) -> tuple[dt.datetime, str]:
+    """Sort key: acquisition time, or the start of the period an item covers."""
+    when = item.datetime or _as_datetime(item.properties["start_datetime"])
+    return when, item.id
+
+
+def item_epsg(item: pystac.Item, where: str | os.PathLike[str] = "") -> int:
+    """EPSG code of an item from the projection extension (proj:code, or v1 proj:epsg)."""
+    code = item.properties.get("proj:code")
+    if isinstance(code, str) and code.upper().startswith("EPSG:"):
+        return int(code.split(":", 1)[1])
+    if item.properties.get("proj:epsg") is not None:
+        return int(item.properties["proj:epsg"])
+    raise InputDataError(
+        where or item.get_self_href() or item.id,
+        "item has no projection information (proj:code or proj:epsg)",
+        item=item.id,
+    )
+
+
+def item_grid(item: pystac.Item, where: str | os.PathLike[str] = "") -> GridSpec:
+    """The grid an item declares (proj:code + proj:transform + proj:shape)."""
+    epsg = item_epsg(item, where)
+    transform, shape = item.properties.get("proj:transform"), item.properties.get("proj:shape")
+    if not transform or not shape:
+        raise InputDataError(
+            where or item.get_self_href() or item.id,
+            "item has no proj:transform / proj:shape",
+            item=item.id,
+        )
+    return GridSpec(epsg, Affine(*transform[:6]), int(shape[0]), int(shape[1]))
+
+
 # ---------------------------------------------------------------------------- item collections
 
 _HIERARCHY = {"self", "root", "parent", "collection", "child", "item"}
@@ -395,7 +472,7 @@ def build_catalog(
         title=title,
     )
     for collection_id in sorted(groups):
-        items = sorted(groups[collection_id], key=lambda i: (i.datetime, i.id))
+        items = sorted(groups[collection_id], key=_chronological)
         collection = _make_collection(collection_id, items)
         catalog.add_child(collection)
         collection.add_items(items)
@@ -444,4 +521,4 @@ def read_catalog_items(
                 continue
             item.make_asset_hrefs_absolute()
             items.append(item)
-    return sorted(items, key=lambda i: (i.datetime, i.id))
+    return sorted(items, key=_chronological)

@@ -140,7 +140,16 @@ def write_raw(sim: TileSimulation, tile_dir: Path, progress: bool = False) -> No
 
     with atomic_path(tile_dir) as tmp:
         tmp.mkdir(parents=True)
-        items = _write_s2(sim, tmp, progress) + _write_s1(sim, tmp, progress)
+        grid = sim.grid
+        tile_item = stac.make_tile_item(
+            grid.tile,
+            epsg=grid.epsg,
+            transform=grid.transform,
+            shape=grid.shape,
+            start=_timestamp(sim.days[0], 0.0),
+            end=_timestamp(sim.days[-1], 23.99),
+        )
+        items = [tile_item, *_write_s2(sim, tmp, progress), *_write_s1(sim, tmp, progress)]
         # Stored relative to items.json, so the hrefs survive the rename of the folder.
         stac.write_item_collection(items, tmp / "items.json")
 
