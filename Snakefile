@@ -2,6 +2,7 @@
 # evaluated on flux-tower GPP. See README.md and DESIGN.md.
 #
 #   snakemake --cores 2 synthesize                       the synthetic world (embedded default)
+#   snakemake --cores 2 cubes                            analysis-ready cubes of every tile
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
@@ -15,14 +16,16 @@ configfile: Path(workflow.basedir) / "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/cube.smk"
 
 
-# Later stages (cube, pretrain, fusion, embed, gpp) add their rule files and targets here;
+# Later stages (pretrain, fusion, embed, gpp) add their rule files and targets here;
 # `all` then becomes gpp_eval.
 rule all:
     default_target: True
     input:
         rules.synthesize.input,
+        rules.cubes.input,
 
 
 localrules:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from ecoembed.config import validate_config
+from ecoembed.config import config_hash, validate_config
 from ecoembed.io.names import fluxnet_dd_filename
 from ecoembed.synth import plan
 

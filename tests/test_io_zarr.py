@@ -138,3 +138,15 @@ def test_text_coordinate_and_text_variable_on_it_store_as_specified_strings(tmp_
         write_zarr(ds, tmp_path / "s.zarr")
     back = open_zarr(tmp_path / "s.zarr")
     assert back.sel(site="XX-C02")["site_igbp"].item() == "CRO"
+
+
+def test_explicit_encoding_keeps_the_crs(tmp_path):
+    """rioxarray keeps grid_mapping in the encoding, which an explicit encoding replaces."""
+    ds = xr.Dataset(
+        {"a": (("y", "x"), np.zeros((4, 4), np.float32))},
+        coords={"y": np.arange(4.0), "x": np.arange(4.0)},
+    )
+    write_zarr(ds, tmp_path / "e.zarr", crs=32632, encoding={"a": {"chunks": (2, 2)}})
+    back = open_zarr(tmp_path / "e.zarr")
+    assert back.rio.crs.to_epsg() == 32632
+    assert "spatial_ref" in back.coords

@@ -17,10 +17,14 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
 
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.errors import InputDataError
+from ecoembed.io.grid import GridSpec
 
 try:  # GDAL errors that rasterio does not wrap in RasterioError (private module, stable name)
     from rasterio._err import CPLE_BaseError
@@ -191,3 +195,72 @@ def is_cog(path: str | os.PathLike[str]) -> bool:
     except _GDAL_ERRORS as exc:
         raise InputDataError(path, f"cannot open as a raster: {_describe(exc)}") from exc
     return layout.upper() == "COG"
+
+
+def _aligned_window(
+    src: rasterio.io.DatasetReader, grid: GridSpec, window: Window
+) -> Window | None:
+    """``window`` in the asset's pixel coordinates when the asset shares the grid's CRS,
+    pixel size and pixel alignment (any extent); None when it must be resampled."""
+    st, gt = src.transform, grid.transform
+    if src.crs != grid.crs or (st.a, st.b, st.d, st.e) != (gt.a, gt.b, gt.d, gt.e):
+        return None
+    dc, dr = (gt.c - st.c) / gt.a, (gt.f - st.f) / gt.e
+    if abs(dc - round(dc)) > 1e-6 or abs(dr - round(dr)) > 1e-6:
+        return None
+    return Window(
+        int(window.col_off) + round(dc),
+        int(window.row_off) + round(dr),
+        int(window.width),
+        int(window.height),
+    )
+
+
+def read_on_grid(
+    path: str | os.PathLike[str],
+    grid: GridSpec,
+    window: Window,
+    *,
+    resampling: Resampling = Resampling.nearest,
+    item: str | None = None,
+    band: int = 1,
+    expected_count: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One band of an asset on ``window`` of the analysis ``grid``: (values, valid mask).
+
+    An asset already on the grid is read directly; one in another CRS, resolution or
+    alignment is warped onto it (rasterio WarpedVRT, ``resampling``). Pixels outside the
+    asset's footprint or equal to its nodata are invalid. Bad files raise InputDataError
+    naming the file, the item and the problem.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(path, "asset file does not exist", item=item)
+    try:
+        with rasterio.open(p) as src:
+            if src.count != expected_count:
+                raise InputDataError(
+                    path, f"expected {expected_count} band(s), the file has {src.count}", item=item
+                )
+            if src.crs is None:
+                raise InputDataError(path, "raster has no CRS", item=item)
+            aligned = _aligned_window(src, grid, window)
+            if aligned is not None:  # exact: same pixels, possibly partial coverage
+                values = src.read(band, window=aligned, boundless=True, fill_value=src.nodata)
+                valid = src.read_masks(band, window=aligned, boundless=True) > 0
+            else:
+                with WarpedVRT(
+                    src,
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    width=grid.width,
+                    height=grid.height,
+                    resampling=resampling,
+                ) as vrt:
+                    values = vrt.read(band, window=window)
+                    valid = vrt.read_masks(band, window=window) > 0
+    except _GDAL_ERRORS as exc:
+        raise InputDataError(
+            path, f"unreadable or corrupt raster: {_describe(exc)}", item=item
+        ) from exc
+    return values, valid

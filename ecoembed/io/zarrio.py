@@ -16,7 +16,7 @@ from ecoembed.io.atomic import atomic_path
 from ecoembed.io.errors import InputDataError
 
 
-def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
+def variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
     """Store text (band names, orbit labels) as Zarr v3's specified variable-length "string".
 
     numpy's fixed-width ``<U`` maps to a Zarr data type without a v3 specification (zarr-python
@@ -33,6 +33,17 @@ def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
     # copy of a text coordinate along and overwrite the converted one.
     out = ds.assign_coords({n: ds.variables[n].astype(object) for n in text if n in ds.coords})
     return out.assign({n: ds.variables[n].astype(object) for n in text if n in ds.data_vars})
+
+
+def with_grid_mapping(ds: xr.Dataset, encoding: Mapping[str, Mapping[str, Any]] | None) -> dict:
+    """Caller's encoding plus each variable's ``grid_mapping``: rioxarray keeps it in the
+    variable's encoding, which an explicit ``to_zarr(encoding=...)`` would replace, and
+    without it the CRS is not found again on reading."""
+    out = {name: dict(e) for name, e in (encoding or {}).items()}
+    for name, var in ds.data_vars.items():
+        if "grid_mapping" in var.encoding and name in out:
+            out[name].setdefault("grid_mapping", var.encoding["grid_mapping"])
+    return out
 
 
 def write_zarr(
@@ -57,12 +68,18 @@ def write_zarr(
         if crs is None and ds.rio.crs is None:
             raise ValueError(f"{path}: a transform needs a crs")
         ds.rio.write_transform(Affine(*tuple(transform)[:6]), inplace=True)
-    ds = _variable_length_strings(ds)
+    ds = variable_length_strings(ds)
     with atomic_path(path) as tmp, warnings.catch_warnings():
         # Consolidated metadata is a zarr-python extension in format 3; we want it anyway
         # (one read instead of one per array), and only read our stores with zarr-python.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        ds.to_zarr(tmp, mode="w-", consolidated=True, encoding=dict(encoding or {}), zarr_format=3)
+        ds.to_zarr(
+            tmp,
+            mode="w-",
+            consolidated=True,
+            encoding=with_grid_mapping(ds, encoding),
+            zarr_format=3,
+        )
 
 
 def open_zarr(path: str | os.PathLike[str]) -> xr.Dataset:

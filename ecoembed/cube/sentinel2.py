@@ -1,0 +1,87 @@
+"""Sentinel-2 L2A assets to surface reflectance on the tile grid."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import numpy as np
+import pystac
+from pystac.extensions.raster import RasterExtension
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from ecoembed.io.errors import InputDataError
+from ecoembed.io.grid import GridSpec
+from ecoembed.io.raster import read_on_grid
+from ecoembed.io.sentinel import S2_BAND_NAMES, S2_SCALE
+
+log = logging.getLogger(__name__)
+
+# Processing baseline 04.00 (in production from 2022-01-25) added BOA_ADD_OFFSET = -1000.
+BASELINE_04_START = datetime(2022, 1, 25, tzinfo=UTC)
+
+
+def baseline_scale_offset(item: pystac.Item) -> tuple[float, float]:
+    """The L2A DN convention of the item's processing baseline (or, lacking it, its date)."""
+    baseline = item.properties.get("s2:processing_baseline")
+    if baseline is not None:
+        new = tuple(int(p) for p in str(baseline).split(".")[:2]) >= (4, 0)
+    else:
+        new = item.datetime is not None and item.datetime >= BASELINE_04_START
+    return S2_SCALE, (-0.1 if new else 0.0)
+
+
+def scale_offset(item: pystac.Item, key: str) -> tuple[float, float]:
+    """DN -> reflectance from the asset's raster:bands; the baseline rule when it is absent."""
+    bands = (
+        RasterExtension.ext(item.assets[key]).bands if RasterExtension.has_extension(item) else None
+    )
+    if bands and bands[0].scale is not None:
+        return float(bands[0].scale), float(bands[0].offset or 0.0)
+    scale, offset = baseline_scale_offset(item)
+    log.warning(
+        "item %s asset %s: no raster:bands scale/offset, using the processing-"
+        "baseline rule (scale %g, offset %g)",
+        item.id,
+        key,
+        scale,
+        offset,
+    )
+    return scale, offset
+
+
+def require_assets(item: pystac.Item, keys: tuple[str, ...], catalog: str) -> None:
+    missing = [k for k in keys if k not in item.assets]
+    if missing:
+        raise InputDataError(catalog, f"item lacks the asset(s) {missing}", item=item.id)
+
+
+def read_s2_window(
+    item: pystac.Item,
+    grid: GridSpec,
+    window: Window,
+    resampling: Resampling,
+    catalog: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reflectance (band, h, w) float32, NaN where any band has no data, and that mask."""
+    require_assets(item, (*S2_BAND_NAMES, "SCL"), catalog)
+    out = np.empty((len(S2_BAND_NAMES), int(window.height), int(window.width)), np.float32)
+    has_data = np.ones(out.shape[1:], bool)
+    for k, band in enumerate(S2_BAND_NAMES):
+        scale, offset = scale_offset(item, band)
+        dn, ok = read_on_grid(
+            item.assets[band].href, grid, window, resampling=resampling, item=item.id
+        )
+        out[k] = dn.astype(np.float32) * np.float32(scale) + np.float32(offset)
+        has_data &= ok & (dn > 0)
+    out[:, ~has_data] = np.nan
+    return out, has_data
+
+
+def read_scl(item: pystac.Item, grid: GridSpec, window: Window) -> np.ndarray:
+    """SCL on the grid by nearest neighbour (class codes must not be interpolated); 0 = no data."""
+    scl, ok = read_on_grid(
+        item.assets["SCL"].href, grid, window, resampling=Resampling.nearest, item=item.id
+    )
+    return np.where(ok, scl, 0).astype(np.uint8)

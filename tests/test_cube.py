@@ -1,0 +1,330 @@
+"""Analysis-ready cubes (issue #3): values against truth, masking, co-registration, and
+every kind of bad input the issue names."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.warp import Resampling, reproject
+
+from ecoembed.config import validate_config
+from ecoembed.cube import build_cube
+from ecoembed.cube.masking import s2_valid_mask
+from ecoembed.io import stac, zarrio
+from ecoembed.io.errors import InputDataError
+from ecoembed.io.raster import write_cog
+
+CUBE_CFG = validate_config({})["cube"]
+BAND10 = ["B02", "B03", "B04", "B08"]
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def catalog_of(tile_dir: Path) -> Path:
+    catalog = tile_dir.parents[1] / "catalog.json"
+    stac.build_catalog([tile_dir / "items.json"], catalog)
+    return catalog
+
+
+def cube_of(catalog: Path, out: Path, **cfg) -> object:
+    build_cube(catalog, "tile00", out, cube_cfg={**CUBE_CFG, **cfg}, progress=False)
+    return zarrio.open_zarr(out)
+
+
+@pytest.fixture(scope="module")
+def built(products, tmp_path_factory):
+    """The products world copied, catalogued and cubed once for the read-only tests."""
+    root = tmp_path_factory.mktemp("cube")
+    tile_dir = root / "raw" / "tiles" / "tile00"
+    shutil.copytree(products["tile_dir"], tile_dir)
+    catalog = catalog_of(tile_dir)
+    return {
+        "catalog": catalog,
+        "cube": cube_of(catalog, root / "cube.zarr"),
+        "truth": zarrio.open_zarr(products["truth_path"]),
+        "tile_dir": tile_dir,
+    }
+
+
+def world_copy(products, tmp_path: Path) -> tuple[Path, list]:
+    """A private copy of the raw tile to damage, with its items."""
+    tile_dir = tmp_path / "raw" / "tiles" / "tile00"
+    shutil.copytree(products["tile_dir"], tile_dir)
+    return tile_dir, stac.read_item_collection(tile_dir / "items.json")
+
+
+def save(items, tile_dir: Path) -> Path:
+    stac.write_item_collection(items, tile_dir / "items.json")
+    return catalog_of(tile_dir)
+
+
+def s2_of(items):
+    return [i for i in items if i.collection_id == stac.S2_COLLECTION_ID]
+
+
+def s1_of(items):
+    return [i for i in items if i.collection_id == stac.S1_COLLECTION_ID]
+
+
+# --- values -------------------------------------------------------------------------
+
+
+def test_clear_pixels_equal_the_truth(built):
+    cube, truth = built["cube"], built["truth"]
+    clear = truth["cloud"].values == 0
+    for band in cube["band"].values.tolist():
+        err = (cube["s2"].sel(band=band).values - truth["s2_clear"].sel(band=band).values)[clear]
+        rmse = float(np.sqrt(np.nanmean(err**2)))
+        # 10 m bands: sensor noise only; 20 m bands also lose the 10 m detail of the truth
+        assert rmse < (0.005 if band in BAND10 else 0.02), (band, rmse)
+
+
+def test_clear_view_mask_keeps_clear_pixels_and_drops_clouds(built):
+    """The dilation removes nearly all cloud; what slips through is faint shadow that SCL
+    never flags (as Sen2Cor does), and it barely moves the reflectance."""
+    cube, truth = built["cube"], built["truth"]
+    valid = cube["s2_valid"].values
+    cloud = truth["cloud"].values
+    assert (valid & (cloud == 1)).sum() / valid.sum() < 0.005
+    assert (valid & (cloud > 0)).sum() / valid.sum() < 0.05
+    assert (valid & (cloud == 0)).sum() / (cloud == 0).sum() > 0.7
+    idx = [cube["band"].values.tolist().index(b) for b in BAND10]
+    err = (cube["s2"].values[:, idx] - truth["s2_clear"].values[:, idx]).transpose(1, 0, 2, 3)
+    assert float(np.sqrt(np.mean(err[:, valid] ** 2))) < 0.006
+
+
+def test_s1_is_db_of_the_linear_files(built):
+    cube, items = built["cube"], s1_of(stac.read_catalog_items(built["catalog"]))
+    s1 = cube["s1"].values
+    assert not np.isinf(s1).any()
+    for t in (0, len(items) - 1):
+        with rasterio.open(items[t].assets["vh"].href) as src:
+            want = 10 * np.log10(src.read(1))
+        np.testing.assert_allclose(s1[t, 1], want, rtol=0, atol=1e-4)
+    assert set(cube["orbit"].values.tolist()) == {"ascending", "descending"}
+
+
+def test_cube_layout_crs_chunks_and_provenance(built):
+    cube = built["cube"]
+    assert cube.rio.crs.to_epsg() == 32632
+    assert cube.rio.transform() == Affine(10, 0, 640_000, 0, -10, 5_650_000)
+    assert cube["s2"].dims == ("time", "band", "y", "x") and cube["s2"].dtype == np.float32
+    assert cube["s1"].dims == ("time_s1", "pol", "y", "x")
+    assert cube["pol"].values.tolist() == ["VV", "VH"]
+    assert cube["s2"].encoding["chunks"] == (32, 10, 64, 64)
+    assert cube["s2_item"].values[0].startswith("S2A_MSIL2A_20220101")
+    assert cube.attrs["tile"] == "tile00"
+
+
+def test_windows_and_their_halo_give_the_same_cube(built, tmp_path):
+    """64-px windows (96-px tile: windows of 64 and 32) and one window agree exactly, also
+    where a dilated cloud crosses a window edge."""
+    small = cube_of(built["catalog"], tmp_path / "w.zarr", window_px=64)
+    for name in ("s2", "s2_valid", "s1"):
+        np.testing.assert_array_equal(small[name].values, built["cube"][name].values)
+
+
+# --- co-registration ----------------------------------------------------------------
+
+
+def rewrite(href: str, data: np.ndarray, crs, transform, nodata) -> None:
+    with rasterio.open(href) as src:
+        scale, offset = src.scales[0], src.offsets[0]
+    write_cog(
+        href,
+        data,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        scale=None if scale == 1 else scale,
+        offset=None if offset == 0 else offset,
+    )
+
+
+def test_shifted_asset_is_put_back_on_the_grid(built, products, tmp_path):
+    """B04 of one date on a grid starting 2 pixels further east (same ground, shifted
+    extent): unchanged where the asset covers the tile, no data where it does not."""
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[5]
+    with rasterio.open(item.assets["B04"].href) as src:
+        dn, t, crs = src.read(1), src.transform, src.crs
+    # the asset's first column now lies on the tile's third: same ground, other extent
+    rewrite(item.assets["B04"].href, dn[:, 2:], crs, t * Affine.translation(2, 0), 0)
+    cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
+    got = cube["s2"].sel(band="B04").values[5]
+    want = built["cube"]["s2"].sel(band="B04").values[5]
+    np.testing.assert_array_equal(got[:, 2:], want[:, 2:])
+    assert np.isnan(got[:, :2]).all() and not cube["s2_valid"].values[5][:, :2].any()
+
+
+def test_asset_in_another_crs_and_resolution_is_reprojected(built, products, tmp_path):
+    """All 10 m bands of one date delivered in the neighbouring UTM zone at 12 m: the cube
+    still matches the original within resampling error."""
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[5]
+    for band in BAND10:
+        with rasterio.open(item.assets[band].href) as src:
+            dn = src.read(1).astype(np.float32)
+            dst_t, w, h = rasterio.warp.calculate_default_transform(
+                src.crs, "EPSG:32633", src.width, src.height, *src.bounds, resolution=12.0
+            )
+            out = np.zeros((h, w), np.float32)
+            reproject(
+                dn,
+                out,
+                src_transform=src.transform,
+                src_crs=src.crs,
+                src_nodata=0,
+                dst_transform=dst_t,
+                dst_crs="EPSG:32633",
+                dst_nodata=0,
+                resampling=Resampling.bilinear,
+            )
+        rewrite(item.assets[band].href, np.rint(out).astype(np.uint16), 32633, dst_t, 0)
+    cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
+    inner = (slice(3, -3), slice(3, -3))
+    for band in BAND10:
+        got = cube["s2"].sel(band=band).values[5][inner]
+        want = built["cube"]["s2"].sel(band=band).values[5][inner]
+        diff = got - want
+        assert np.isfinite(diff).all()
+        # two bilinear resamplings blur parcel edges; within parcels they agree closely
+        assert np.median(np.abs(diff)) < 0.003, band
+        assert np.sqrt(np.mean(diff**2)) < 0.02, band
+
+
+# --- bad input ----------------------------------------------------------------------
+
+
+def assert_fails_cleanly(catalog: Path, out: Path, *patterns: str) -> None:
+    with pytest.raises(InputDataError) as err:
+        build_cube(catalog, "tile00", out, cube_cfg=CUBE_CFG, progress=False)
+    for p in patterns:
+        assert p in str(err.value), (p, str(err.value))
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.tmp-*"))  # no partial store left behind
+
+
+def test_missing_asset_file(products, tmp_path):
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[3]
+    Path(item.assets["B03"].href).unlink()
+    assert_fails_cleanly(
+        save(items, tile_dir),
+        tmp_path / "c.zarr",
+        item.id,
+        item.assets["B03"].href,
+        "does not exist",
+    )
+
+
+def test_truncated_geotiff(products, tmp_path):
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[3]
+    path = Path(item.assets["B08"].href)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert_fails_cleanly(save(items, tile_dir), tmp_path / "c.zarr", item.id, str(path), "corrupt")
+
+
+def test_asset_with_wrong_number_of_bands(products, tmp_path):
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[3]
+    with rasterio.open(item.assets["B02"].href) as src:
+        dn, t = src.read(1), src.transform
+    write_cog(item.assets["B02"].href, np.stack([dn, dn, dn]), crs=32632, transform=t, nodata=0)
+    assert_fails_cleanly(
+        save(items, tile_dir), tmp_path / "c.zarr", item.id, "expected 1 band(s), the file has 3"
+    )
+
+
+def test_item_without_projection(products, tmp_path):
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s1_of(items)[2]
+    del item.properties["proj:code"]
+    catalog = save(items, tile_dir)
+    assert_fails_cleanly(
+        catalog, tmp_path / "c.zarr", item.id, "no projection information", str(catalog)
+    )
+
+
+def test_s1_scene_covering_part_of_the_tile(built, products, tmp_path):
+    """A scene that ends at the middle of the tile: masked beyond, unchanged before."""
+    tile_dir, items = world_copy(products, tmp_path)
+    t_idx = 4
+    item = s1_of(items)[t_idx]
+    for key in ("vv", "vh"):
+        with rasterio.open(item.assets[key].href) as src:
+            data, t = src.read(1), src.transform
+        write_cog(item.assets[key].href, data[:, :40], crs=32632, transform=t, nodata=np.nan)
+    cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
+    got, want = cube["s1"].values[t_idx], built["cube"]["s1"].values[t_idx]
+    np.testing.assert_array_equal(got[:, :, :40], want[:, :, :40])
+    assert np.isnan(got[:, :, 40:]).all()
+    np.testing.assert_array_equal(
+        cube["s1"].values[t_idx + 1], built["cube"]["s1"].values[t_idx + 1]
+    )
+
+
+def test_entirely_cloudy_date_is_masked_not_an_error(built, products, tmp_path):
+    tile_dir, items = world_copy(products, tmp_path)
+    t_idx = 7
+    item = s2_of(items)[t_idx]
+    with rasterio.open(item.assets["SCL"].href) as src:
+        scl, t = src.read(1), src.transform
+    write_cog(
+        item.assets["SCL"].href,
+        np.full_like(scl, 9),
+        crs=32632,
+        transform=t,
+        nodata=0,
+        overview_resampling="nearest",
+    )
+    cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
+    assert not cube["s2_valid"].values[t_idx].any()
+    np.testing.assert_array_equal(
+        cube["s2_valid"].values[t_idx + 1], built["cube"]["s2_valid"].values[t_idx + 1]
+    )
+    np.testing.assert_array_equal(cube["s2"].values[t_idx], built["cube"]["s2"].values[t_idx])
+
+
+def test_missing_scale_offset_falls_back_to_the_baseline_rule(built, products, tmp_path, caplog):
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[2]
+    for asset in item.assets.values():
+        asset.extra_fields.pop("raster:bands", None)
+    with caplog.at_level(logging.WARNING, logger="ecoembed.cube"):
+        cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
+    assert any(
+        item.id in r.getMessage() and "processing-baseline" in r.getMessage()
+        for r in caplog.records
+    )
+    np.testing.assert_array_equal(cube["s2"].values[2], built["cube"]["s2"].values[2])
+
+
+# --- real scene classification -------------------------------------------------------
+
+
+@pytest.mark.skipif(not REALDATA.exists(), reason="../shared/realdata not present")
+def test_masking_on_real_sen2cor_scl():
+    """36 real L2A SCL maps near Ljubljana (codes 2-11) against s2cloudless masks."""
+    z = np.load(REALDATA / "s2_eolearn_slovenia" / "s2_timeseries.npz")
+    scl, clm = z["scl"], z["clm"][z["scl_time_index"]]
+    cfg = {"valid_classes": CUBE_CFG["s2_valid_scl"], "dilate_classes": CUBE_CFG["s2_dilate_scl"]}
+    valid = np.stack([s2_valid_mask(s, dilation_px=3, **cfg) for s in scl])
+    flagged = np.isin(scl, (3, 8, 9, 10))
+    assert not valid[flagged].any()
+    assert not valid[np.isin(scl, (0, 1, 2))].any()  # no data, saturated, dark area
+    undilated = np.stack([s2_valid_mask(s, dilation_px=0, **cfg) for s in scl])
+    assert undilated[np.isin(scl, (4, 5, 6, 7, 11))].all()
+    assert valid.sum() < undilated.sum()  # the dilation removes cloud edges
+    # where the two cloud detectors agree the sky is clear or overcast, so does the mask
+    overcast = clm.reshape(36, -1).mean(axis=1) == 1.0
+    clear = clm.reshape(36, -1).mean(axis=1) == 0.0
+    per_date = valid.reshape(36, -1).mean(axis=1)
+    assert np.median(per_date[overcast]) < 0.05 and np.median(per_date[clear]) > 0.9
