@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -79,9 +80,10 @@ def test_dry_run_builds_the_dag_of_tiny(tmp_path):
 
 
 @pytest.mark.slow
-def test_synthesize_tiny_end_to_end(tmp_path):
+def test_workflow_tiny_end_to_end(tmp_path):
+    """The default target (synthetic world, then the analysis-ready cubes) on tiny."""
     cfg = load_config(TINY)
-    run = snakemake(tmp_path, "synthesize", "--cores", "2", "--configfile", str(TINY), timeout=900)
+    run = snakemake(tmp_path, "all", "--cores", "2", "--configfile", str(TINY), timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr
 
     raw = tmp_path / cfg["raw_dir"]
@@ -111,7 +113,16 @@ def test_synthesize_tiny_end_to_end(tmp_path):
     sites = fluxnet.read_site_table(raw / "flux" / "sites.csv")
     assert sorted(sites["SITE_ID"]) == sorted(s.site_id for s in plan.site_plan(cfg["synth"]))
 
+    from ecoembed.io import zarrio
+
+    for tile in plan.tile_ids(cfg["synth"]):
+        cube = zarrio.open_zarr(tmp_path / "results" / "cube" / f"{tile}.zarr")
+        assert cube.sizes["time"] == 73 and cube.sizes["y"] == cfg["synth"]["tile_size"]
+        assert cube["s2_valid"].values.any() and cube.rio.crs.to_epsg() == cfg["synth"]["epsg"]
+        assert json.loads(cube.attrs["cube_config"]) == cfg["cube"]
+        assert len(cube.attrs["config_hash"]) == 16
+
     # every output is declared and up to date: a second run has nothing to do
-    again = snakemake(tmp_path, "synthesize", "-n", "--cores", "1", "--configfile", str(TINY))
+    again = snakemake(tmp_path, "all", "-n", "--cores", "1", "--configfile", str(TINY))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Nothing to be done" in again.stdout + again.stderr

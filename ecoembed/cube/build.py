@@ -9,6 +9,7 @@ renamed when complete, so a failed job leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -202,7 +203,10 @@ def build_cube(
     attrs = {
         "title": f"ecoembed analysis-ready cube of {tile}",
         "tile": tile,
-        **{k: str(v) for k, v in (provenance or {}).items()},
+        **{
+            k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+            for k, v in (provenance or {}).items()
+        },
     }
     template = variable_length_strings(cube_template(grid, s2, s1, attrs))
     encoding = with_grid_mapping(template, cube_encoding(template))

@@ -1,0 +1,163 @@
+"""Peak memory and time of building a datacube, for tiles of growing size.
+
+The issue's requirement: a 2048 x 2048 tile with a year of data builds with peak memory
+under 2 GB. The physics cannot be simulated at that size here (its daily state alone would
+need about 40 GB), so the script synthesizes a 256 x 256 year and repeats every asset
+n x n times into larger COGs, with STAC items that describe them exactly as real ones
+would (same acquisitions, larger grids). Each cube is built in a fresh process and its
+peak resident memory is read from the operating system.
+
+    .venv/bin/python benchmarks/cube_memory.py                # tiles of 512 and 2048 pixels
+    .venv/bin/python benchmarks/cube_memory.py --factors 8    # only 2048
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from tqdm import tqdm
+
+from ecoembed.config import validate_config
+from ecoembed.io import stac
+from ecoembed.io.raster import write_cog
+from ecoembed.synth import synthesize_tile
+
+BASE = {
+    "n_tiles": 1,
+    "tile_size": 256,
+    "start": "2022-01-01",
+    "end": "2022-12-31",
+    "s2_revisit_days": 5,
+    "s1_revisit_days": 12,
+    "cloud_cover_mean": 0.5,
+    "drought": False,
+    "n_sites": 1,
+    "epsg": 32632,
+}
+
+BUILD = """
+import json, resource, sys, time
+from ecoembed.cube import build_cube
+cfg = json.loads(sys.argv[3])
+t = time.perf_counter()
+build_cube(sys.argv[1], "tile00", sys.argv[2], cube_cfg=cfg, progress=False)
+print(json.dumps({"seconds": time.perf_counter() - t,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def enlarge(items: list, factor: int, out_dir: Path) -> list:
+    """Every asset repeated factor x factor times, items updated to the larger grids."""
+    big = []
+    for item in tqdm(items, desc=f"enlarging x{factor}"):
+        clone = item.clone()
+        if item.collection_id == stac.TILES_COLLECTION_ID:
+            clone.properties["proj:shape"] = [s * factor for s in item.properties["proj:shape"]]
+            big.append(clone)
+            continue
+        for key, asset in item.assets.items():
+            with rasterio.open(asset.href) as src:
+                data = np.tile(src.read(1), (factor, factor))
+                t, nodata = src.transform, src.nodata
+                scale, offset = src.scales[0], src.offsets[0]
+            path = out_dir / item.id / f"{key}.tif"
+            write_cog(
+                path,
+                data,
+                crs=src.crs,
+                transform=t,
+                nodata=nodata,
+                scale=None if scale == 1 else scale,
+                offset=None if offset == 0 else offset,
+                overview_resampling="nearest" if key == "SCL" else "average",
+            )
+            clone.assets[key].href = str(path)
+            clone.assets[key].extra_fields["proj:shape"] = list(data.shape)
+        big.append(clone)
+    return big
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--factors", type=int, nargs="+", default=[2, 8])
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ecoembed-cube-bench-"))
+    cube_cfg = validate_config({})["cube"]
+    try:
+        tile_dir = work / "base" / "tiles" / "tile00"
+        synthesize_tile(
+            BASE,
+            1,
+            "tile00",
+            tile_dir=tile_dir,
+            truth_path=work / "truth.zarr",
+            flux_dir=work / "flux",
+            progress=False,
+        )
+        items = stac.read_item_collection(tile_dir / "items.json")
+        n_s2 = sum(i.collection_id == stac.S2_COLLECTION_ID for i in items)
+        n_s1 = sum(i.collection_id == stac.S1_COLLECTION_ID for i in items)
+        print(
+            f"one year: {n_s2} Sentinel-2 and {n_s1} Sentinel-1 acquisitions; "
+            f"cube config {cube_cfg}"
+        )
+        rows = []
+        for factor in args.factors:
+            size = BASE["tile_size"] * factor
+            raw = work / f"raw{size}"
+            big = enlarge(items, factor, raw / "tiles" / "tile00")
+            stac.write_item_collection(big, raw / "tiles" / "tile00" / "items.json")
+            stac.build_catalog([raw / "tiles" / "tile00" / "items.json"], raw / "catalog.json")
+            t = time.perf_counter()
+            run = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    BUILD,
+                    str(raw / "catalog.json"),
+                    str(work / f"cube{size}.zarr"),
+                    json.dumps(cube_cfg),
+                ],
+                capture_output=True,
+                text=True,
+            )
+            if run.returncode:
+                print(run.stderr[-3000:], file=sys.stderr)
+                return 1
+            res = json.loads(run.stdout.strip().splitlines()[-1])
+            pixel_dates = size * size * (n_s2 + n_s1)
+            rows.append(
+                (
+                    size,
+                    res["peak_rss_mb"],
+                    res["seconds"],
+                    pixel_dates / res["seconds"] / 1e6,
+                    time.perf_counter() - t,
+                )
+            )
+            shutil.rmtree(raw)
+        print(f"{'tile':>11} {'peak memory':>12} {'build':>8} {'throughput':>22}")
+        for size, mb, sec, mpx, _ in rows:
+            print(f"{size:>5} x {size:<4} {mb:>9.0f} MB {sec:>7.1f}s {mpx:>10.2f} Mpixel-dates/s")
+        worst = max(r[1] for r in rows if r[0] >= 2048) if any(r[0] >= 2048 for r in rows) else None
+        if worst is not None:
+            print(
+                f"2048 x 2048, one year: peak memory {worst:.0f} MB "
+                f"({'under' if worst < 2000 else 'OVER'} the 2000 MB requirement)"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
