@@ -7,8 +7,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
-# The main target; becomes gpp_eval once the later stages exist.
-TARGET ?= synthesize
+# The main target (world + cubes); becomes gpp_eval once the later stages exist.
+TARGET ?= all
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ecoembed-installed

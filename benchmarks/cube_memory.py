@@ -131,7 +131,10 @@ def main() -> int:
                 text=True,
             )
             if run.returncode:
-                print(run.stderr[-3000:], file=sys.stderr)
+                how = (f"killed by signal {-run.returncode}" if run.returncode < 0
+                       else f"exit code {run.returncode}")
+                print(f"cube build of the {size} px tile failed ({how})\n{run.stderr[-3000:]}",
+                      file=sys.stderr)
                 return 1
             res = json.loads(run.stdout.strip().splitlines()[-1])
             pixel_dates = size * size * (n_s2 + n_s1)

@@ -37,7 +37,11 @@ def expected_flux_files(cfg: dict) -> list[str]:
 
 
 # pyproject name -> conda-forge/bioconda name where they differ
-CONDA_NAMES = {"matplotlib": "matplotlib-base", "snakemake": "snakemake-minimal"}
+CONDA_NAMES = {
+    "matplotlib": "matplotlib-base",
+    "snakemake": "snakemake-minimal",
+    "dask": "dask-core",
+}
 
 
 def requirement_name(spec: str) -> str:

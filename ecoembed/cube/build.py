@@ -1,10 +1,10 @@
 """Build one tile's datacube from the STAC catalog, window by window.
 
-A template store is written first (its arrays are broadcast fill values, so nothing of
-tile size is ever allocated), then every window of the tile is read from all acquisitions
-and written into its region. Peak memory depends on the window and the number of
-acquisitions, not on the tile size. The store is assembled under a temporary name and
-renamed when complete, so a failed job leaves nothing behind.
+A template store is written first (metadata only: its arrays are lazy dask arrays that
+are never computed, so nothing of tile size is ever allocated), then every window of the
+tile is read from all acquisitions and written into its region. Peak memory depends on
+the window and the number of acquisitions, not on the tile size. The store is assembled
+under a temporary name and renamed when complete, so a failed job leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -67,10 +67,16 @@ def tile_inputs(
     return grid, s2, s1
 
 
+def _lazy(fill, shape: tuple[int, ...], chunks: tuple[int, ...]):
+    import dask.array as da
+
+    return da.full(shape, fill, dtype=np.asarray(fill).dtype, chunks=chunks)
+
+
 def cube_template(
     grid: GridSpec, s2: list[pystac.Item], s1: list[pystac.Item], attrs: dict
 ) -> xr.Dataset:
-    """The cube's structure with fill values that cost no memory (broadcast views)."""
+    """The cube's structure; the data variables are lazy (dask) and never computed."""
     nt, n1, (h, w) = len(s2), len(s1), grid.shape
     ds = xr.Dataset(
         coords={
@@ -84,12 +90,14 @@ def cube_template(
     )
     ds["s2"] = (
         ("time", "band", "y", "x"),
-        np.broadcast_to(np.float32(np.nan), (nt, len(S2_BAND_NAMES), h, w)),
+        _lazy(
+            np.float32(np.nan), (nt, len(S2_BAND_NAMES), h, w), (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX)
+        ),
         {"units": "1", "long_name": "surface reflectance (Sentinel-2 L2A)"},
     )
     ds["s2_valid"] = (
         ("time", "y", "x"),
-        np.broadcast_to(False, (nt, h, w)),
+        _lazy(False, (nt, h, w), (CHUNK_TIME, CHUNK_PX, CHUNK_PX)),
         {
             "description": "clear view: valid SCL class, away from dilated "
             "clouds/shadows, all bands with data"
@@ -97,7 +105,11 @@ def cube_template(
     )
     ds["s1"] = (
         ("time_s1", "pol", "y", "x"),
-        np.broadcast_to(np.float32(np.nan), (n1, len(S1_POLARISATIONS), h, w)),
+        _lazy(
+            np.float32(np.nan),
+            (n1, len(S1_POLARISATIONS), h, w),
+            (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX),
+        ),
         {"units": "dB", "long_name": "backscatter gamma0 (Sentinel-1 RTC)"},
     )
     ds["orbit"] = (
@@ -214,12 +226,7 @@ def build_cube(
     with atomic_path(out_path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         template.to_zarr(
-            tmp,
-            mode="w-",
-            encoding=encoding,
-            zarr_format=3,
-            consolidated=False,
-            write_empty_chunks=False,
+            tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False, compute=False
         )
         for window in tqdm(windows, desc=f"{tile} cube windows", disable=not progress):
             part = window_dataset(grid, window, s2, s1, cube_cfg, catalog)
