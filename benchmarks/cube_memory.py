@@ -86,6 +86,22 @@ def enlarge(items: list, factor: int, out_dir: Path) -> list:
     return big
 
 
+def read_times(cube_path: Path) -> dict[str, float]:
+    """The two access patterns the chunking serves: a pixel's series and a date's map."""
+    from ecoembed.io.zarrio import open_zarr
+
+    ds = open_zarr(cube_path)
+    mid = ds.sizes["y"] // 2
+    t = time.perf_counter()
+    series = ds["s2"][:, :, mid, mid].values
+    pixel = time.perf_counter() - t
+    t = time.perf_counter()
+    date_map = ds["s2"][ds.sizes["time"] // 2].values
+    one_date = time.perf_counter() - t
+    assert series.shape[0] == ds.sizes["time"] and date_map.shape[-1] == ds.sizes["x"]
+    return {"pixel_series_s": pixel, "one_date_s": one_date}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--factors", type=int, nargs="+", default=[2, 8])
@@ -131,12 +147,23 @@ def main() -> int:
                 text=True,
             )
             if run.returncode:
-                how = (f"killed by signal {-run.returncode}" if run.returncode < 0
-                       else f"exit code {run.returncode}")
-                print(f"cube build of the {size} px tile failed ({how})\n{run.stderr[-3000:]}",
-                      file=sys.stderr)
+                how = (
+                    f"killed by signal {-run.returncode}"
+                    if run.returncode < 0
+                    else f"exit code {run.returncode}"
+                )
+                print(
+                    f"cube build of the {size} px tile failed ({how})\n{run.stderr[-3000:]}",
+                    file=sys.stderr,
+                )
                 return 1
             res = json.loads(run.stdout.strip().splitlines()[-1])
+            res.update(read_times(work / f"cube{size}.zarr"))
+            print(
+                f"{size} px: pixel time series (all dates, bands) read in "
+                f"{res['pixel_series_s'] * 1e3:.0f} ms; one date of the whole tile in "
+                f"{res['one_date_s'] * 1e3:.0f} ms"
+            )
             pixel_dates = size * size * (n_s2 + n_s1)
             rows.append(
                 (

@@ -246,8 +246,16 @@ def read_on_grid(
                 raise InputDataError(path, "raster has no CRS", item=item)
             aligned = _aligned_window(src, grid, window)
             if aligned is not None:  # exact: same pixels, possibly partial coverage
-                values = src.read(band, window=aligned, boundless=True, fill_value=src.nodata)
-                valid = src.read_masks(band, window=aligned, boundless=True) > 0
+                # boundless reads go through a VRT (5x slower): only where the window leaves
+                # the asset
+                inside = (
+                    aligned.col_off >= 0
+                    and aligned.row_off >= 0
+                    and aligned.col_off + aligned.width <= src.width
+                    and aligned.row_off + aligned.height <= src.height
+                )
+                values = src.read(band, window=aligned, boundless=not inside, fill_value=src.nodata)
+                valid = src.read_masks(band, window=aligned, boundless=not inside) > 0
             else:
                 with WarpedVRT(
                     src,
