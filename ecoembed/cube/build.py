@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pystac
+import rasterio
 import xarray as xr
 from rasterio.enums import Resampling
 from rasterio.windows import Window
@@ -34,6 +35,9 @@ from ecoembed.io.zarrio import variable_length_strings, with_grid_mapping
 log = logging.getLogger(__name__)
 CHUNK_PX = 64
 CHUNK_TIME = 32
+# GDAL's block cache defaults to 5 % of the machine's memory; each block is read about once
+# per window here, so a large cache only inflates the footprint.
+GDAL_CACHE_MB = 128
 
 
 def _utc_naive(items: list[pystac.Item]) -> np.ndarray:
@@ -223,7 +227,11 @@ def build_cube(
     template = variable_length_strings(cube_template(grid, s2, s1, attrs))
     encoding = with_grid_mapping(template, cube_encoding(template))
     windows = list(grid.windows(int(cube_cfg["window_px"])))
-    with atomic_path(out_path) as tmp, warnings.catch_warnings():
+    with (
+        atomic_path(out_path) as tmp,
+        warnings.catch_warnings(),
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+    ):
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         template.to_zarr(
             tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False, compute=False
