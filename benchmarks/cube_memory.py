@@ -44,14 +44,19 @@ BASE = {
     "epsg": 32632,
 }
 
+# The child reports its own high-water mark (VmHWM): ru_maxrss would include the parent's
+# peak, which Linux carries across fork and exec.
 BUILD = """
-import json, resource, sys, time
+import json, sys, time
 from ecoembed.cube import build_cube
 cfg = json.loads(sys.argv[3])
 t = time.perf_counter()
-build_cube(sys.argv[1], "tile00", sys.argv[2], cube_cfg=cfg, progress=False)
-print(json.dumps({"seconds": time.perf_counter() - t,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+build_cube(sys.argv[1], "tile00", sys.argv[2], cube_cfg=cfg, progress=False,
+           threads=int(sys.argv[4]))
+seconds = time.perf_counter() - t
+status = open("/proc/self/status").read().split("\\n")
+hwm_kb = int(next(line for line in status if line.startswith("VmHWM")).split()[1])
+print(json.dumps({"seconds": seconds, "peak_rss_mb": hwm_kb / 1024}))
 """
 
 
@@ -105,6 +110,7 @@ def read_times(cube_path: Path) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--factors", type=int, nargs="+", default=[2, 8])
+    ap.add_argument("--threads", type=int, default=2, help="reading threads (rule cube: 2)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ecoembed-cube-bench-"))
     cube_cfg = validate_config({})["cube"]

@@ -20,7 +20,7 @@ rule cube:
         f"{BENCHMARKS}/cube/{{tile}}.tsv"
     wildcard_constraints:
         tile=TILE_PATTERN,
-    threads: 1
+    threads: 2  # acquisitions of a window are read concurrently
     resources:
         mem_mb=3000,
         runtime=30,

@@ -121,6 +121,20 @@ def test_cube_layout_crs_chunks_and_provenance(built):
     assert cube.attrs["tile"] == "tile00"
 
 
+def test_threads_give_the_same_cube(built, tmp_path):
+    build_cube(
+        built["catalog"],
+        "tile00",
+        tmp_path / "t.zarr",
+        cube_cfg=CUBE_CFG,
+        progress=False,
+        threads=3,
+    )
+    threaded = zarrio.open_zarr(tmp_path / "t.zarr")
+    for name in ("s2", "s2_valid", "s1"):
+        np.testing.assert_array_equal(threaded[name].values, built["cube"][name].values)
+
+
 def test_windows_and_their_halo_give_the_same_cube(built, tmp_path):
     """64-px windows (96-px tile: windows of 64 and 32) and one window agree exactly, also
     where a dilated cloud crosses a window edge."""
@@ -202,8 +216,14 @@ def test_asset_in_another_crs_and_resolution_is_reprojected(built, products, tmp
 
 
 def assert_fails_cleanly(catalog: Path, out: Path, *patterns: str) -> None:
+    """The error names what it must, with one or several reading threads."""
+    for threads in (1, 2):
+        assert_fails_cleanly_with(catalog, out, threads, *patterns)
+
+
+def assert_fails_cleanly_with(catalog: Path, out: Path, threads: int, *patterns: str) -> None:
     with pytest.raises(InputDataError) as err:
-        build_cube(catalog, "tile00", out, cube_cfg=CUBE_CFG, progress=False)
+        build_cube(catalog, "tile00", out, cube_cfg=CUBE_CFG, progress=False, threads=threads)
     for p in patterns:
         assert p in str(err.value), (p, str(err.value))
     assert not out.exists()

@@ -9,7 +9,7 @@ import argparse
 import _common
 
 
-def main(catalog, tile: str, out, cube_cfg: dict, config_hash: str) -> None:
+def main(catalog, tile: str, out, cube_cfg: dict, config_hash: str, threads: int = 1) -> None:
     from ecoembed import __version__
     from ecoembed.cube import build_cube
 
@@ -19,7 +19,15 @@ def main(catalog, tile: str, out, cube_cfg: dict, config_hash: str) -> None:
         "cube_config": cube_cfg,
         "catalog": str(catalog),
     }
-    build_cube(catalog, tile, out, cube_cfg=cube_cfg, provenance=provenance, progress=True)
+    build_cube(
+        catalog,
+        tile,
+        out,
+        cube_cfg=cube_cfg,
+        provenance=provenance,
+        progress=True,
+        threads=threads,
+    )
 
 
 if "snakemake" in globals():
@@ -30,6 +38,7 @@ if "snakemake" in globals():
         snakemake.output.cube,
         dict(snakemake.params.cube),
         snakemake.params.config_hash,
+        snakemake.threads,
     )
 elif __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -168,25 +169,39 @@ def window_dataset(
     s1: list[pystac.Item],
     cfg: dict,
     catalog: str,
+    pool: ThreadPoolExecutor | None = None,
 ) -> xr.Dataset:
-    """All acquisitions of one window: the values of one region of the cube."""
+    """All acquisitions of one window: the values of one region of the cube.
+
+    Acquisitions are read concurrently when a thread pool is given: GDAL decompresses and
+    warps with the GIL released, and every read opens its own dataset.
+    """
     resampling = Resampling[cfg["resampling"]]
     h, w = int(window.height), int(window.width)
     refl = np.empty((len(s2), len(S2_BAND_NAMES), h, w), np.float32)
     valid = np.empty((len(s2), h, w), bool)
+    back = np.empty((len(s1), len(S1_POLARISATIONS), h, w), np.float32)
     halo_win, inner = _halo_window(window, grid, int(cfg["dilation_px"]))
-    for t, item in enumerate(s2):
-        refl[t], has_data = read_s2_window(item, grid, window, resampling, catalog)
+
+    def s2_date(t: int) -> None:
+        refl[t], has_data = read_s2_window(s2[t], grid, window, resampling, catalog)
         clear = s2_valid_mask(
-            read_scl(item, grid, halo_win),
+            read_scl(s2[t], grid, halo_win),
             valid_classes=cfg["s2_valid_scl"],
             dilate_classes=cfg["s2_dilate_scl"],
             dilation_px=int(cfg["dilation_px"]),
         )
         valid[t] = clear[inner] & has_data
-    back = np.empty((len(s1), len(S1_POLARISATIONS), h, w), np.float32)
-    for t, item in enumerate(s1):
-        back[t] = read_s1_window(item, grid, window, resampling, catalog)
+
+    def s1_date(t: int) -> None:
+        back[t] = read_s1_window(s1[t], grid, window, resampling, catalog)
+
+    jobs = [(s2_date, t) for t in range(len(s2))] + [(s1_date, t) for t in range(len(s1))]
+    if pool is None:
+        for fn, t in jobs:
+            fn(t)
+    else:  # list() re-raises the first error (an InputDataError naming the asset)
+        list(pool.map(lambda job: job[0](job[1]), jobs))
     return xr.Dataset(
         {
             "s2": (("time", "band", "y", "x"), refl),
@@ -204,6 +219,7 @@ def build_cube(
     cube_cfg: dict,
     provenance: dict | None = None,
     progress: bool = True,
+    threads: int = 1,
 ) -> None:
     """Write ``out_path`` (Zarr): the tile's S2 reflectance, clear-view mask and S1 dB."""
     catalog = str(catalog_path)
@@ -231,13 +247,16 @@ def build_cube(
         atomic_path(out_path) as tmp,
         warnings.catch_warnings(),
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+        ThreadPoolExecutor(max(1, threads)) as pool,
     ):
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         template.to_zarr(
             tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False, compute=False
         )
         for window in tqdm(windows, desc=f"{tile} cube windows", disable=not progress):
-            part = window_dataset(grid, window, s2, s1, cube_cfg, catalog)
+            part = window_dataset(
+                grid, window, s2, s1, cube_cfg, catalog, pool if threads > 1 else None
+            )
             rows = slice(int(window.row_off), int(window.row_off + window.height))
             cols = slice(int(window.col_off), int(window.col_off + window.width))
             part.to_zarr(tmp, region={"y": rows, "x": cols}, zarr_format=3, consolidated=False)
