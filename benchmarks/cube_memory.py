@@ -130,7 +130,7 @@ def main() -> int:
         n_s1 = sum(i.collection_id == stac.S1_COLLECTION_ID for i in items)
         print(
             f"one year: {n_s2} Sentinel-2 and {n_s1} Sentinel-1 acquisitions; "
-            f"cube config {cube_cfg}"
+            f"{args.threads} reading threads; cube config {cube_cfg}"
         )
         rows = []
         for factor in args.factors:
@@ -148,6 +148,7 @@ def main() -> int:
                     str(raw / "catalog.json"),
                     str(work / f"cube{size}.zarr"),
                     json.dumps(cube_cfg),
+                    str(args.threads),
                 ],
                 capture_output=True,
                 text=True,
