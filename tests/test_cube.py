@@ -168,7 +168,7 @@ def test_shifted_asset_is_put_back_on_the_grid(built, products, tmp_path):
     with rasterio.open(item.assets["B04"].href) as src:
         dn, t, crs = src.read(1), src.transform, src.crs
     # the asset's first column now lies on the tile's third: same ground, other extent
-    rewrite(item.assets["B04"].href, dn[:, 2:], crs, t * Affine.translation(2, 0), 0)
+    rewrite(item.assets["B04"].href, dn[:, 2:], crs, t @ Affine.translation(2, 0), 0)
     cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
     got = cube["s2"].sel(band="B04").values[5]
     want = built["cube"]["s2"].sel(band="B04").values[5]
