@@ -1,0 +1,16 @@
+"""PyTorch modules of the representation (no I/O): per-sensor context encoders and
+decoders, and the context-aware loss."""
+
+from ecoembed.models.decoder import NeighbourhoodDecoder
+from ecoembed.models.encoder import ContextEncoder, SpatialStem, TemporalEncoder
+from ecoembed.models.losses import context_weights, mask_inputs, weighted_masked_mse
+
+__all__ = [
+    "ContextEncoder",
+    "SpatialStem",
+    "TemporalEncoder",
+    "NeighbourhoodDecoder",
+    "context_weights",
+    "mask_inputs",
+    "weighted_masked_mse",
+]

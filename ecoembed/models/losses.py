@@ -1,0 +1,61 @@
+"""The context-aware reconstruction loss and the input masking of pretraining."""
+
+from __future__ import annotations
+
+import torch
+
+
+def context_weights(
+    size: int,
+    frames: int,
+    *,
+    ring1: float = 0.01,
+    spatial_decay: float = 0.1,
+    temporal_decay: float = 0.1,
+) -> torch.Tensor:
+    """(frames, size, size) loss weights: the central pixel on the central date counts most.
+
+    Spatial weight 1 at the centre and ``ring1 * spatial_decay**(d - 1)`` on the square ring
+    at Chebyshev distance d; temporal weight ``temporal_decay**|k|`` on the frame k steps
+    from the central one (the paper's scheme).
+    """
+    r = torch.arange(size) - size // 2
+    ring = torch.maximum(r[:, None].abs(), r[None, :].abs())
+    spatial = torch.where(
+        ring == 0, torch.tensor(1.0), ring1 * spatial_decay ** (ring.clamp(min=1) - 1).float()
+    )
+    k = (torch.arange(frames) - frames // 2).abs().float()
+    return temporal_decay ** k[:, None, None] * spatial[None]
+
+
+def weighted_masked_mse(
+    pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Weighted squared error over the values that exist (target not NaN).
+
+    pred, target: (B, T, C, S, S); weights: (T, S, S). Missing targets contribute nothing,
+    neither to the error nor to the normaliser.
+    """
+    valid = torch.isfinite(target)
+    w = weights[None, :, None].expand_as(target) * valid
+    err = torch.where(valid, pred - torch.nan_to_num(target), torch.zeros_like(pred))
+    return (w * err**2).sum() / w.sum().clamp(min=1e-12)
+
+
+def mask_inputs(
+    patches: torch.Tensor,
+    *,
+    p_frame: float,
+    p_centre: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Hide whole frames (prob. ``p_frame``) and the central pixel of the central frame
+    (prob. ``p_centre``) as NaN, so the code must also come from context."""
+    b, t = patches.shape[:2]
+    out = patches.clone()
+    drop = torch.rand(b, t, generator=generator) < p_frame
+    out[drop] = float("nan")
+    centre = torch.rand(b, generator=generator) < p_centre
+    s = patches.shape[-1] // 2
+    out[centre, t // 2, :, s, s] = float("nan")
+    return out
