@@ -1,0 +1,1 @@
+"""Training: sampling of examples from the cubes, loops, checkpoints."""
