@@ -1,0 +1,270 @@
+"""Stage 1: self-supervised pretraining of one sensor's context autoencoder.
+
+Examples are neighbourhoods cut on the fly from the sensor's cubes (held in memory), at
+centres from ``sampling.sample_centres``; every fifth spatial block is held out for
+evaluation. Inputs are normalised with per-band statistics of the training examples only
+(S1 in dB). Each epoch ends with an atomic checkpoint (weights, optimiser, config,
+normalisation, curves); a re-run resumes from it, and because every epoch draws from
+random streams derived from (seed, epoch) a resumed run ends bit-identical to an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ecoembed.io.atomic import atomic_path
+from ecoembed.models import ContextEncoder, NeighbourhoodDecoder, context_weights, mask_inputs
+from ecoembed.models.losses import weighted_masked_mse
+from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
+
+log = logging.getLogger(__name__)
+HOLDOUT_EVERY = 5  # spatial block b (of 4 x 4 per tile) is held out when b % 5 == 0
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    size: int = 15
+    frames: int = 11
+    latent_dim: int = 7
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 2e-3
+    examples_per_tile: int = 2000
+    p_frame: float = 0.15
+    p_centre: float = 0.5
+    seed: int = 42
+
+
+@dataclass
+class SensorSeries:
+    """One tile of one sensor: values (T, C, H, W) with NaN where not usable, and days."""
+
+    values: np.ndarray
+    day_of: np.ndarray
+    dates: pd.DatetimeIndex
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.isfinite(self.values).all(axis=1)
+
+
+def sensor_series(cube, modality: str) -> SensorSeries:
+    """The series of one sensor from an opened cube: S2 masked to clear views, S1 in dB."""
+    if modality == "s2":
+        values = np.where(cube["s2_valid"].values[:, None], cube["s2"].values, np.nan)
+        times = pd.DatetimeIndex(cube["time"].values)
+    elif modality == "s1":
+        values, times = cube["s1"].values, pd.DatetimeIndex(cube["time_s1"].values)
+    else:
+        raise ValueError(f"unknown modality {modality!r} (expected s1 or s2)")
+    day_of = ((times - pd.Timestamp("2000-01-01")) / pd.Timedelta(days=1)).to_numpy(np.float32)
+    return SensorSeries(values.astype(np.float32), day_of, times.normalize())
+
+
+def held_out(centres: Centres, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    block = (centres.row * 4 // h) * 4 + centres.col * 4 // w
+    return block % HOLDOUT_EVERY == 0
+
+
+def split_examples(series: list[SensorSeries], cfg: PretrainConfig):
+    """Per tile: training and held-out centres (held-out blocks never train)."""
+    rng = np.random.default_rng(cfg.seed)
+    train, val = [], []
+    for k, s in enumerate(series):
+        c = sample_centres(
+            s.valid, s.dates, n=cfg.examples_per_tile, size=cfg.size, frames=cfg.frames, rng=rng
+        )
+        ho = held_out(c, s.values.shape[2:])
+        train += [(k, t, r, q) for t, r, q in zip(c.t[~ho], c.row[~ho], c.col[~ho], strict=True)]
+        val += [(k, t, r, q) for t, r, q in zip(c.t[ho], c.row[ho], c.col[ho], strict=True)]
+    return np.array(train, np.int64), np.array(val, np.int64)
+
+
+def cut(series: list[SensorSeries], idx: np.ndarray, cfg: PretrainConfig):
+    """Neighbourhoods and time gaps of the examples ``idx`` (tile, t, row, col)."""
+    xs, dts = [], []
+    for k in np.unique(idx[:, 0]):
+        sel = idx[idx[:, 0] == k]
+        x, dt = extract_neighbourhoods(
+            series[k].values,
+            series[k].day_of,
+            Centres(sel[:, 1], sel[:, 2], sel[:, 3]),
+            size=cfg.size,
+            frames=cfg.frames,
+        )
+        xs.append(x)
+        dts.append(dt)
+    return np.concatenate(xs), np.concatenate(dts)
+
+
+def band_statistics(series: list[SensorSeries], idx: np.ndarray, cfg: PretrainConfig):
+    """Mean and standard deviation per band over the central pixels of training examples."""
+    x, _ = cut(series, idx, cfg)
+    centre = x[:, cfg.frames // 2, :, cfg.size // 2, cfg.size // 2]
+    return centre.mean(axis=0), np.maximum(centre.std(axis=0), 1e-6)
+
+
+def build_models(channels: int, cfg: PretrainConfig) -> tuple[ContextEncoder, NeighbourhoodDecoder]:
+    torch.manual_seed(cfg.seed)
+    enc = ContextEncoder(channels, size=cfg.size, frames=cfg.frames, latent_dim=cfg.latent_dim)
+    dec = NeighbourhoodDecoder(channels, size=cfg.size, latent_dim=cfg.latent_dim)
+    return enc, dec
+
+
+def centre_rmse(
+    enc, dec, x: torch.Tensor, dt: torch.Tensor, cfg: PretrainConfig, hide_centre: bool
+) -> np.ndarray:
+    """RMSE per band (normalised units) of the decoded central pixel-date."""
+    c, k = cfg.size // 2, cfg.frames // 2
+    inp = x.clone()
+    if hide_centre:
+        inp[:, k, :, c, c] = float("nan")
+    with torch.no_grad():
+        pred = dec(enc(inp, dt), dt)[:, k, :, c, c]
+    err = (pred - x[:, k, :, c, c]).numpy()
+    return np.sqrt(np.nanmean(err**2, axis=0))
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def pretrain(
+    series: list[SensorSeries],
+    modality: str,
+    out_dir: str | Path,
+    cfg: PretrainConfig,
+    *,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> dict:
+    """Train (or resume) and write ``encoder.pt``, ``curves.csv`` and ``heldout.csv``.
+
+    ``stop_after_epoch`` ends the run early after that epoch's checkpoint (used to test
+    resuming). Returns the held-out figures.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "last.pt"
+    channels = series[0].values.shape[1]
+    train_idx, val_idx = split_examples(series, cfg)
+    mean, std = band_statistics(series, train_idx, cfg)
+    norm = [
+        SensorSeries((s.values - mean[:, None, None]) / std[:, None, None], s.day_of, s.dates)
+        for s in series
+    ]
+    enc, dec = build_models(channels, cfg)
+    params = list(enc.parameters()) + list(dec.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    weights = context_weights(cfg.size, cfg.frames)
+    curves: list[dict] = []
+    start = 0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        if state["config"] != asdict(cfg) or state["modality"] != modality:
+            raise ValueError(f"{ckpt_path}: checkpoint of another config; delete it to retrain")
+        enc.load_state_dict(state["encoder"])
+        dec.load_state_dict(state["decoder"])
+        opt.load_state_dict(state["optimizer"])
+        start, curves = state["epoch"] + 1, state["curves"]
+        log.info("resuming %s pretraining after epoch %d", modality, start)
+
+    xv, dtv = (torch.from_numpy(a) for a in cut(norm, val_idx, cfg))
+    n_batches = math.ceil(len(train_idx) / cfg.batch_size)
+    for epoch in range(start, cfg.epochs):
+        rng = np.random.default_rng([cfg.seed, epoch])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        order = rng.permutation(len(train_idx))
+        enc.train()
+        dec.train()
+        total = 0.0
+        bar = tqdm(
+            range(n_batches),
+            desc=f"{modality} epoch {epoch + 1}/{cfg.epochs}",
+            disable=not progress,
+        )
+        for b in bar:
+            x, dt = (
+                torch.from_numpy(a)
+                for a in cut(
+                    norm, train_idx[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]], cfg
+                )
+            )
+            inp = mask_inputs(x, p_frame=cfg.p_frame, p_centre=cfg.p_centre, generator=gen)
+            loss = weighted_masked_mse(dec(enc(inp, dt), dt), x, weights)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss)
+        enc.eval()
+        dec.eval()
+        with torch.no_grad():
+            val_loss = float(weighted_masked_mse(dec(enc(xv, dtv), dtv), xv, weights))
+        curves.append(
+            {"epoch": epoch + 1, "train_loss": total / n_batches, "heldout_loss": val_loss}
+        )
+        log.info(
+            "%s epoch %d: train loss %.4f, held-out loss %.4f",
+            modality,
+            epoch + 1,
+            total / n_batches,
+            val_loss,
+        )
+        save_checkpoint(
+            ckpt_path,
+            {
+                "epoch": epoch,
+                "modality": modality,
+                "config": asdict(cfg),
+                "encoder": enc.state_dict(),
+                "decoder": dec.state_dict(),
+                "optimizer": opt.state_dict(),
+                "curves": curves,
+                "norm_mean": mean,
+                "norm_std": std,
+            },
+        )
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            return {}
+
+    visible = centre_rmse(enc, dec, xv, dtv, cfg, hide_centre=False)
+    hidden = centre_rmse(enc, dec, xv, dtv, cfg, hide_centre=True)
+    # predicting each band's training mean gives, in normalised units, the held-out std
+    baseline = np.nanstd(xv[:, cfg.frames // 2, :, cfg.size // 2, cfg.size // 2].numpy(), axis=0)
+    figures = pd.DataFrame(
+        {
+            "band": np.arange(channels),
+            "rmse_centre_visible": visible,
+            "rmse_centre_hidden": hidden,
+            "rmse_band_mean": baseline,
+        }
+    )
+    with atomic_path(out / "heldout.csv") as tmp:
+        figures.to_csv(tmp, index=False)
+    with atomic_path(out / "curves.csv") as tmp:
+        pd.DataFrame(curves).to_csv(tmp, index=False)
+    save_checkpoint(
+        out / "encoder.pt",
+        {
+            "modality": modality,
+            "config": asdict(cfg),
+            "encoder": enc.state_dict(),
+            "decoder": dec.state_dict(),
+            "norm_mean": mean,
+            "norm_std": std,
+            "channels": channels,
+        },
+    )
+    ckpt_path.unlink()
+    return {"visible": visible, "hidden": hidden, "baseline": baseline, "curves": curves}
