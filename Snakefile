@@ -3,6 +3,7 @@
 #
 #   snakemake --cores 2 synthesize                       the synthetic world (embedded default)
 #   snakemake --cores 2 cubes                            analysis-ready cubes of every tile
+#   snakemake --cores 2 pretrained                       stage 1: one encoder per sensor
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
@@ -17,15 +18,17 @@ configfile: Path(workflow.basedir) / "config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/cube.smk"
+include: "rules/pretrain.smk"
 
 
-# Later stages (pretrain, fusion, embed, gpp) add their rule files and targets here;
+# Later stages (fusion, embed, gpp) add their rule files and targets here;
 # `all` then becomes gpp_eval.
 rule all:
     default_target: True
     input:
         rules.synthesize.input,
         rules.cubes.input,
+        rules.pretrained.input,
 
 
 localrules:

@@ -42,3 +42,18 @@ TILE_PATTERN = "|".join(re.escape(t) for t in TILES)  # constrains the {tile} wi
 def flux_file(site_id):
     """The FLUXNET2015 FULLSET daily file name of a site."""
     return fluxnet_dd_filename(site_id, FIRST_YEAR, LAST_YEAR)
+
+
+# --- representation learning ----------------------------------------------------------
+MODALITIES = ["s2", "s1"]
+
+
+def pretrain_params(wildcards):
+    """Stage-1 settings of one sensor, as ecoembed.train.pretrain.PretrainConfig takes them."""
+    return {
+        "size": config["context"]["size"],
+        "frames": config["context"]["frames"],
+        "latent_dim": config["latent_dim"],
+        "seed": config["seed"],
+        **config["pretrain"],
+    }

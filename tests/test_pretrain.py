@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from ecoembed.train.pretrain import PretrainConfig, SensorSeries, pretrain, sensor_series
+from ecoembed.train.pretrain import (
+    PretrainConfig,
+    PretrainOutputs,
+    SensorSeries,
+    pretrain,
+    sensor_series,
+)
 
 SMALL = PretrainConfig(
     size=5, frames=3, latent_dim=4, epochs=3, batch_size=32, examples_per_tile=300, seed=3
@@ -30,30 +36,32 @@ def toy_series(seed: int = 0) -> list[SensorSeries]:
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     torch.set_num_threads(1)
-    full = tmp_path / "full"
+    full = PretrainOutputs.in_dir(tmp_path / "full", "s2")
     pretrain(toy_series(), "s2", full, SMALL, progress=False)
-    cut = tmp_path / "cut"
+    cut = PretrainOutputs.in_dir(tmp_path / "cut", "s2")
     pretrain(toy_series(), "s2", cut, SMALL, progress=False, stop_after_epoch=1)
-    assert (cut / "last.pt").exists() and not (cut / "encoder.pt").exists()
+    assert cut.checkpoint.exists() and not cut.encoder.exists()
     pretrain(toy_series(), "s2", cut, SMALL, progress=False)  # the re-run resumes
-    a = torch.load(full / "encoder.pt", weights_only=False)
-    b = torch.load(cut / "encoder.pt", weights_only=False)
+    a = torch.load(full.encoder, weights_only=False)
+    b = torch.load(cut.encoder, weights_only=False)
     for name, w in a["encoder"].items():
         assert torch.equal(w, b["encoder"][name]), name
-    assert pd.read_csv(full / "curves.csv").equals(pd.read_csv(cut / "curves.csv"))
-    assert not (cut / "last.pt").exists()
+    assert pd.read_csv(full.curves).equals(pd.read_csv(cut.curves))
+    assert not cut.checkpoint.exists()
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
-    pretrain(toy_series(), "s2", tmp_path, SMALL, progress=False, stop_after_epoch=1)
+    out = PretrainOutputs.in_dir(tmp_path, "s2")
+    pretrain(toy_series(), "s2", out, SMALL, progress=False, stop_after_epoch=1)
     other = PretrainConfig(**{**SMALL.__dict__, "lr": 1e-4})
     with pytest.raises(ValueError, match="another config"):
-        pretrain(toy_series(), "s2", tmp_path, other, progress=False)
+        pretrain(toy_series(), "s2", out, other, progress=False)
 
 
 def test_checkpoint_carries_config_and_normalisation(tmp_path):
-    pretrain(toy_series(), "s1", tmp_path, SMALL, progress=False)
-    state = torch.load(tmp_path / "encoder.pt", weights_only=False)
+    out = PretrainOutputs.in_dir(tmp_path, "s1")
+    pretrain(toy_series(), "s1", out, SMALL, progress=False)
+    state = torch.load(out.encoder, weights_only=False)
     assert state["config"]["latent_dim"] == 4 and state["modality"] == "s1"
     assert state["norm_mean"].shape == (3,) and (state["norm_std"] > 0).all()
 
@@ -77,11 +85,12 @@ def test_pretraining_on_a_cube_beats_the_band_mean(products, tmp_path):
     )
     series = [sensor_series(zarrio.open_zarr(tmp_path / "c.zarr"), "s2")]
     cfg = PretrainConfig(size=7, frames=5, epochs=5, batch_size=64, examples_per_tile=1500, seed=1)
-    res = pretrain(series, "s2", tmp_path / "m", cfg, progress=False)
+    out = PretrainOutputs.in_dir(tmp_path / "m", "s2")
+    res = pretrain(series, "s2", out, cfg, progress=False)
     assert (res["visible"] < 0.6 * res["baseline"]).all(), (res["visible"], res["baseline"])
-    curves = pd.read_csv(tmp_path / "m" / "curves.csv")
+    curves = pd.read_csv(out.curves)
     assert curves["train_loss"].iloc[-1] < 0.7 * curves["train_loss"].iloc[0]
-    assert list(pd.read_csv(tmp_path / "m" / "heldout.csv").columns) == [
+    assert list(pd.read_csv(out.heldout).columns) == [
         "band",
         "rmse_centre_visible",
         "rmse_centre_hidden",

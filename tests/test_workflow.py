@@ -126,6 +126,17 @@ def test_workflow_tiny_end_to_end(tmp_path):
         assert json.loads(cube.attrs["cube_config"]) == cfg["cube"]
         assert len(cube.attrs["config_hash"]) == 16
 
+    import pandas as pd
+
+    models = tmp_path / "results" / "models"
+    for modality, names in (("s2", ["B02", "B03"]), ("s1", ["VV", "VH"])):
+        assert (models / f"encoder_{modality}.pt").is_file()
+        heldout = pd.read_csv(models / f"pretrain_{modality}_heldout.csv")
+        assert heldout["band"].tolist()[:2] == names
+        assert (heldout["rmse_centre_visible"] < heldout["rmse_band_mean"]).all()
+        assert len(pd.read_csv(models / f"pretrain_{modality}_curves.csv")) == 3
+        assert not (models / "checkpoints" / f"pretrain_{modality}.pt").exists()
+
     # every output is declared and up to date: a second run has nothing to do
     again = snakemake(tmp_path, "all", "-n", "--cores", "1", "--configfile", str(TINY))
     assert again.returncode == 0, again.stdout + again.stderr

@@ -51,6 +51,7 @@ class SensorSeries:
     values: np.ndarray
     day_of: np.ndarray
     dates: pd.DatetimeIndex
+    channels: tuple[str, ...] = ()
 
     @property
     def valid(self) -> np.ndarray:
@@ -61,13 +62,14 @@ def sensor_series(cube, modality: str) -> SensorSeries:
     """The series of one sensor from an opened cube: S2 masked to clear views, S1 in dB."""
     if modality == "s2":
         values = np.where(cube["s2_valid"].values[:, None], cube["s2"].values, np.nan)
-        times = pd.DatetimeIndex(cube["time"].values)
+        times, names = pd.DatetimeIndex(cube["time"].values), cube["band"].values.tolist()
     elif modality == "s1":
         values, times = cube["s1"].values, pd.DatetimeIndex(cube["time_s1"].values)
+        names = cube["pol"].values.tolist()
     else:
         raise ValueError(f"unknown modality {modality!r} (expected s1 or s2)")
     day_of = ((times - pd.Timestamp("2000-01-01")) / pd.Timedelta(days=1)).to_numpy(np.float32)
-    return SensorSeries(values.astype(np.float32), day_of, times.normalize())
+    return SensorSeries(values.astype(np.float32), day_of, times.normalize(), tuple(names))
 
 
 def held_out(centres: Centres, shape: tuple[int, int]) -> np.ndarray:
@@ -136,32 +138,51 @@ def centre_rmse(
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+@dataclass(frozen=True)
+class PretrainOutputs:
+    encoder: Path  # final weights + config + normalisation
+    curves: Path  # per-epoch losses (CSV)
+    heldout: Path  # held-out central-pixel RMSE per band against the band-mean baseline
+    checkpoint: Path  # last finished epoch, for resuming; removed when training completes
+
+    @classmethod
+    def in_dir(cls, folder: str | Path, modality: str) -> PretrainOutputs:
+        d = Path(folder)
+        return cls(
+            d / f"encoder_{modality}.pt",
+            d / f"pretrain_{modality}_curves.csv",
+            d / f"pretrain_{modality}_heldout.csv",
+            d / "checkpoints" / f"pretrain_{modality}.pt",
+        )
 
 
 def pretrain(
     series: list[SensorSeries],
     modality: str,
-    out_dir: str | Path,
+    outputs: PretrainOutputs,
     cfg: PretrainConfig,
     *,
     progress: bool = True,
     stop_after_epoch: int | None = None,
 ) -> dict:
-    """Train (or resume) and write ``encoder.pt``, ``curves.csv`` and ``heldout.csv``.
+    """Train (or resume from ``outputs.checkpoint``) and write the outputs.
 
     ``stop_after_epoch`` ends the run early after that epoch's checkpoint (used to test
     resuming). Returns the held-out figures.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "last.pt"
+    ckpt_path = outputs.checkpoint
     channels = series[0].values.shape[1]
     train_idx, val_idx = split_examples(series, cfg)
     mean, std = band_statistics(series, train_idx, cfg)
     norm = [
-        SensorSeries((s.values - mean[:, None, None]) / std[:, None, None], s.day_of, s.dates)
+        SensorSeries(
+            (s.values - mean[:, None, None]) / std[:, None, None], s.day_of, s.dates, s.channels
+        )
         for s in series
     ]
     enc, dec = build_models(channels, cfg)
@@ -244,18 +265,18 @@ def pretrain(
     baseline = np.nanstd(xv[:, cfg.frames // 2, :, cfg.size // 2, cfg.size // 2].numpy(), axis=0)
     figures = pd.DataFrame(
         {
-            "band": np.arange(channels),
+            "band": list(series[0].channels or range(channels)),
             "rmse_centre_visible": visible,
             "rmse_centre_hidden": hidden,
             "rmse_band_mean": baseline,
         }
     )
-    with atomic_path(out / "heldout.csv") as tmp:
+    with atomic_path(outputs.heldout) as tmp:
         figures.to_csv(tmp, index=False)
-    with atomic_path(out / "curves.csv") as tmp:
+    with atomic_path(outputs.curves) as tmp:
         pd.DataFrame(curves).to_csv(tmp, index=False)
     save_checkpoint(
-        out / "encoder.pt",
+        outputs.encoder,
         {
             "modality": modality,
             "config": asdict(cfg),
