@@ -3,6 +3,7 @@ decoders, and the context-aware loss."""
 
 from ecoembed.models.decoder import NeighbourhoodDecoder
 from ecoembed.models.encoder import ContextEncoder, SpatialStem, TemporalEncoder
+from ecoembed.models.fusion import FusionNetwork, freeze
 from ecoembed.models.losses import context_weights, mask_inputs, weighted_masked_mse
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "SpatialStem",
     "TemporalEncoder",
     "NeighbourhoodDecoder",
+    "FusionNetwork",
+    "freeze",
     "context_weights",
     "mask_inputs",
     "weighted_masked_mse",
