@@ -4,6 +4,7 @@
 #   snakemake --cores 2 synthesize                       the synthetic world (embedded default)
 #   snakemake --cores 2 cubes                            analysis-ready cubes of every tile
 #   snakemake --cores 2 pretrained                       stage 1: one encoder per sensor
+#   snakemake --cores 2 train_fusion                     stage 2: the fusion network
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
@@ -29,6 +30,7 @@ rule all:
         rules.synthesize.input,
         rules.cubes.input,
         rules.pretrained.input,
+        rules.train_fusion.output,
 
 
 localrules:

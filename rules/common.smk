@@ -57,3 +57,8 @@ def pretrain_params(wildcards):
         "seed": config["seed"],
         **config["pretrain"],
     }
+
+
+def fusion_params(wildcards):
+    """Stage-2 settings, as ecoembed.train.fusion.FusionConfig takes them."""
+    return {"embedding_dim": config["embedding_dim"], "seed": config["seed"], **config["fusion"]}

@@ -1,4 +1,5 @@
-# Stage 1: self-supervised pretraining of one context autoencoder per sensor.
+# Stage 1: self-supervised pretraining of one context autoencoder per sensor;
+# stage 2: the fusion network over the frozen encoders.
 #
 # The resume checkpoint lives in results/models/checkpoints/ and is NOT a declared output:
 # Snakemake deletes a job's outputs before running it, and a re-run after an interruption
@@ -39,3 +40,30 @@ rule pretrained:
 
 localrules:
     pretrained,
+
+
+rule train_fusion:
+    """Stage 2: the fusion network over both frozen encoders, on all tiles' cubes."""
+    input:
+        cubes=expand("results/cube/{tile}.zarr", tile=TILES),
+        encoder_s2=ancient("results/models/encoder_s2.pt"),
+        encoder_s1=ancient("results/models/encoder_s1.pt"),
+    output:
+        model=protected("results/models/fusion.pt"),
+        curves="results/models/fusion_curves.csv",
+        heldout="results/models/fusion_heldout.csv",
+    params:
+        cfg=fusion_params,
+        checkpoint="results/models/checkpoints/fusion.pt",
+    log:
+        f"{LOGS}/train_fusion.log",
+    benchmark:
+        f"{BENCHMARKS}/train_fusion.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../workflow_scripts/train_fusion.py"

@@ -136,6 +136,9 @@ def test_workflow_tiny_end_to_end(tmp_path):
         assert (heldout["rmse_centre_visible"] < heldout["rmse_band_mean"]).all()
         assert len(pd.read_csv(models / f"pretrain_{modality}_curves.csv")) == 3
         assert not (models / "checkpoints" / f"pretrain_{modality}.pt").exists()
+    fusion = pd.read_csv(models / "fusion_heldout.csv")
+    assert (models / "fusion.pt").is_file() and set(fusion["sensor"]) == {"s2", "s1"}
+    assert len(pd.read_csv(models / "fusion_curves.csv")) == 3
 
     # every output is declared and up to date: a second run has nothing to do
     again = snakemake(tmp_path, "all", "-n", "--cores", "1", "--configfile", str(TINY))

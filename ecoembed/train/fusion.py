@@ -1,0 +1,313 @@
+"""Stage 2: training of the fusion network over the frozen per-sensor encoders.
+
+An example is a pixel on a date with a clear S2 view (the target). Its inputs are the
+frozen S2 code of that day, the S2 codes of the nearest clear dates before and after it
+(context), and the S1 code of the nearest S1 acquisition, each with its gap in days.
+Half of the days' own S2 codes are hidden on purpose (the "missing" token), so the same
+network learns to produce the cloud-free embedding of a day it cannot see, and to decode
+it into S2 reflectance and S1 backscatter. Codes are computed once: the encoders are
+frozen, loaded from their stage-1 checkpoints and never updated.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ecoembed.io.atomic import atomic_path
+from ecoembed.models import ContextEncoder, FusionNetwork, freeze
+from ecoembed.train.pretrain import SensorSeries, held_out, save_checkpoint
+from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    embedding_dim: int = 7
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 2e-3
+    examples_per_tile: int = 2000
+    context_dates: int = 4  # clear S2 dates, half before and half after the day
+    p_hide: float = 0.5
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class FusionOutputs:
+    model: Path
+    curves: Path
+    heldout: Path
+    checkpoint: Path
+
+    @classmethod
+    def in_dir(cls, folder: str | Path) -> FusionOutputs:
+        d = Path(folder)
+        return cls(
+            d / "fusion.pt",
+            d / "fusion_curves.csv",
+            d / "fusion_heldout.csv",
+            d / "checkpoints" / "fusion.pt",
+        )
+
+
+def load_encoder(path: str | Path) -> tuple[ContextEncoder, dict]:
+    """A frozen stage-1 encoder and its checkpoint (config, normalisation)."""
+    state = torch.load(path, weights_only=False)
+    cfg = state["config"]
+    enc = ContextEncoder(
+        state["channels"], size=cfg["size"], frames=cfg["frames"], latent_dim=cfg["latent_dim"]
+    )
+    enc.load_state_dict(state["encoder"])
+    return freeze(enc), state
+
+
+def normalised(s: SensorSeries, state: dict) -> SensorSeries:
+    m, sd = state["norm_mean"][:, None, None], state["norm_std"][:, None, None]
+    return SensorSeries((s.values - m) / sd, s.day_of, s.dates, s.channels)
+
+
+@torch.no_grad()
+def encode_at(
+    enc: ContextEncoder,
+    s: SensorSeries,
+    t: np.ndarray,
+    r: np.ndarray,
+    c: np.ndarray,
+    batch: int = 1024,
+) -> np.ndarray:
+    out = []
+    for i in range(0, t.size, batch):
+        x, dt = extract_neighbourhoods(
+            s.values,
+            s.day_of,
+            Centres(t[i : i + batch], r[i : i + batch], c[i : i + batch]),
+            size=enc.size,
+            frames=enc.frames,
+        )
+        out.append(enc(torch.from_numpy(x), torch.from_numpy(dt)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, enc.temporal.out.out_features))
+
+
+def _nearest_clear(valid_px: np.ndarray, t: int, k: int, lo: int, hi: int) -> list[int]:
+    """Up to k // 2 clear dates before and after t (within the encodable range lo..hi)."""
+    before = [u for u in range(t - 1, lo - 1, -1) if valid_px[u]][: k // 2]
+    after = [u for u in range(t + 1, hi + 1) if valid_px[u]][: k - k // 2]
+    return before + after
+
+
+def tile_examples(
+    s2: SensorSeries, s1: SensorSeries, enc2, enc1, cfg: FusionConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Codes, gaps and targets of one tile's examples (see the module docstring)."""
+    half_t2, half_t1 = enc2.frames // 2, enc1.frames // 2
+    s2_valid, s1_valid = s2.valid, s1.valid  # once: each is a pass over the tile
+    centres = sample_centres(
+        s2_valid, s2.dates, n=cfg.examples_per_tile, size=enc2.size, frames=enc2.frames, rng=rng
+    )
+    t, r, c = centres.t, centres.row, centres.col
+    n, k = t.size, cfg.context_dates
+    ctx_t = np.repeat(t[:, None], k, axis=1)  # absent slots: the day (masked out anyway)
+    ctx_ok = np.zeros((n, k), bool)
+    for i in range(n):
+        near = _nearest_clear(
+            s2_valid[:, r[i], c[i]], int(t[i]), k, half_t2, s2.values.shape[0] - 1 - half_t2
+        )
+        ctx_t[i, : len(near)], ctx_ok[i, : len(near)] = near, True
+    s1_ok = s1_valid[:, r, c].T  # (n, T1)
+    s1_ok[:, :half_t1] = s1_ok[:, s1.values.shape[0] - half_t1 :] = False
+    gap = np.abs(s1.day_of[None, :] - s2.day_of[t][:, None])
+    t1 = np.argmin(np.where(s1_ok, gap, np.inf), axis=1)
+    ctx_flat = ctx_t.ravel()
+    rr, cc = np.repeat(r, k), np.repeat(c, k)
+    ctx_codes = encode_at(enc2, s2, ctx_flat, rr, cc).reshape(n, k, -1)
+    return {
+        "day_code": encode_at(enc2, s2, t, r, c),
+        "ctx_code": ctx_codes,
+        "ctx_dt": (s2.day_of[ctx_t] - s2.day_of[t][:, None]).astype(np.float32),
+        "ctx_ok": ctx_ok,
+        "s1_code": encode_at(enc1, s1, t1, r, c),
+        "s1_dt": (s1.day_of[t1] - s2.day_of[t]).astype(np.float32),
+        "s2_target": s2.values[t, :, r, c],
+        "s1_target": s1.values[t1, :, r, c],
+        "held_out": held_out(centres, s2.values.shape[2:]),
+    }
+
+
+def _batch(ex: dict, idx: np.ndarray, hide: np.ndarray) -> tuple:
+    f = {k: torch.from_numpy(np.ascontiguousarray(v[idx])) for k, v in ex.items()}
+    return (
+        (
+            f["day_code"],
+            torch.from_numpy(~hide),
+            f["ctx_code"],
+            f["ctx_dt"],
+            f["ctx_ok"],
+            {"s1": (f["s1_code"], f["s1_dt"])},
+        ),
+        f["s2_target"],
+        f["s1_target"],
+    )
+
+
+def heldout_rmse(net: FusionNetwork, ex: dict, hide: bool) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.flatnonzero(ex["held_out"])
+    inputs, y2, y1 = _batch(ex, idx, np.full(idx.size, hide))
+    with torch.no_grad():
+        _, dec = net(*inputs)
+    return (
+        np.sqrt(((dec["s2"] - y2) ** 2).mean(0).numpy()),
+        np.sqrt(((dec["s1"] - y1) ** 2).mean(0).numpy()),
+    )
+
+
+def train_fusion(
+    s2_series: list[SensorSeries],
+    s1_series: list[SensorSeries],
+    encoder_paths: dict,
+    outputs: FusionOutputs,
+    cfg: FusionConfig,
+    *,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> dict:
+    """Train (or resume) the fusion network; write the model, curves and held-out figures."""
+    enc2, st2 = load_encoder(encoder_paths["s2"])
+    enc1, st1 = load_encoder(encoder_paths["s1"])
+    rng = np.random.default_rng(cfg.seed)
+    log.info("computing the frozen codes of %d tiles' examples", len(s2_series))
+    parts = [
+        tile_examples(normalised(a, st2), normalised(b, st1), enc2, enc1, cfg, rng)
+        for a, b in tqdm(
+            list(zip(s2_series, s1_series, strict=True)),
+            desc="fusion examples",
+            unit="tile",
+            disable=not progress,
+        )
+    ]
+    log.info(
+        "%d examples (%d held out)",
+        sum(len(p["held_out"]) for p in parts),
+        sum(int(p["held_out"].sum()) for p in parts),
+    )
+    ex = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    train_idx = np.flatnonzero(~ex["held_out"])
+    torch.manual_seed(cfg.seed)
+    net = FusionNetwork(
+        {"s2": len(st2["norm_mean"]), "s1": len(st1["norm_mean"])},
+        latent_dim=enc2.temporal.out.out_features,
+        embedding_dim=cfg.embedding_dim,
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    curves: list[dict] = []
+    start = 0
+    if outputs.checkpoint.exists():
+        state = torch.load(outputs.checkpoint, weights_only=False)
+        if state["config"] != asdict(cfg):
+            raise ValueError(
+                f"{outputs.checkpoint}: checkpoint of another config; delete it to retrain"
+            )
+        net.load_state_dict(state["fusion"])
+        opt.load_state_dict(state["optimizer"])
+        start, curves = state["epoch"] + 1, state["curves"]
+        log.info("resuming fusion training after epoch %d", start)
+    n_batches = math.ceil(train_idx.size / cfg.batch_size)
+    for epoch in range(start, cfg.epochs):
+        erng = np.random.default_rng([cfg.seed, epoch])
+        order = train_idx[erng.permutation(train_idx.size)]
+        hide = erng.random(order.size) < cfg.p_hide
+        net.train()
+        total = 0.0
+        for b in tqdm(
+            range(n_batches), desc=f"fusion epoch {epoch + 1}/{cfg.epochs}", disable=not progress
+        ):
+            sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+            inputs, y2, y1 = _batch(ex, order[sl], hide[sl])
+            _, dec = net(*inputs)
+            loss = ((dec["s2"] - y2) ** 2).mean() + ((dec["s1"] - y1) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss)
+        net.eval()
+        s2_hidden, _ = heldout_rmse(net, ex, hide=True)
+        curves.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / n_batches,
+                "heldout_s2_rmse_hidden": float(s2_hidden.mean()),
+            }
+        )
+        log.info(
+            "fusion epoch %d: train loss %.4f, held-out S2 RMSE (day hidden) %.4f",
+            epoch + 1,
+            total / n_batches,
+            s2_hidden.mean(),
+        )
+        save_checkpoint(
+            outputs.checkpoint,
+            {
+                "epoch": epoch,
+                "config": asdict(cfg),
+                "fusion": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "curves": curves,
+            },
+        )
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
+            return {}
+
+    s2_vis, s1_vis = heldout_rmse(net, ex, hide=False)
+    s2_hid, s1_hid = heldout_rmse(net, ex, hide=True)
+    ho = ex["held_out"]
+    rows = [
+        {
+            "sensor": "s2",
+            "band": b,
+            "rmse_day_visible": v,
+            "rmse_day_hidden": h,
+            "rmse_band_mean": m,
+        }
+        for b, v, h, m in zip(
+            s2_series[0].channels, s2_vis, s2_hid, ex["s2_target"][ho].std(0), strict=True
+        )
+    ]
+    rows += [
+        {
+            "sensor": "s1",
+            "band": b,
+            "rmse_day_visible": v,
+            "rmse_day_hidden": h,
+            "rmse_band_mean": m,
+        }
+        for b, v, h, m in zip(
+            s1_series[0].channels, s1_vis, s1_hid, np.nanstd(ex["s1_target"][ho], 0), strict=True
+        )
+    ]
+    figures = pd.DataFrame(rows)
+    with atomic_path(outputs.heldout) as tmp:
+        figures.to_csv(tmp, index=False)
+    with atomic_path(outputs.curves) as tmp:
+        pd.DataFrame(curves).to_csv(tmp, index=False)
+    save_checkpoint(
+        outputs.model,
+        {
+            "config": asdict(cfg),
+            "fusion": net.state_dict(),
+            "encoders": {m: str(p) for m, p in encoder_paths.items()},
+            "encoder_norm": {
+                "s2": (st2["norm_mean"], st2["norm_std"]),
+                "s1": (st1["norm_mean"], st1["norm_std"]),
+            },
+        },
+    )
+    outputs.checkpoint.unlink()
+    return {"figures": figures, "curves": curves}

@@ -1,0 +1,102 @@
+"""Stage-2 training (issue #4): frozen encoders, exact resume, and a fused embedding that
+reconstructs a hidden clear S2 view far better than the band mean."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecoembed.train.fusion import FusionConfig, FusionOutputs, load_encoder, train_fusion
+from ecoembed.train.pretrain import PretrainConfig, PretrainOutputs, pretrain, sensor_series
+
+
+@pytest.fixture(scope="module")
+def stage1(products, tmp_path_factory):
+    """The products world's cube and both encoders pretrained on it (small settings)."""
+    from ecoembed.config import validate_config
+    from ecoembed.cube import build_cube
+    from ecoembed.io import stac, zarrio
+
+    root = tmp_path_factory.mktemp("stage1")
+    tile_dir = root / "raw" / "tiles" / "tile00"
+    shutil.copytree(products["tile_dir"], tile_dir)
+    stac.build_catalog([tile_dir / "items.json"], root / "raw" / "catalog.json")
+    build_cube(
+        root / "raw" / "catalog.json",
+        "tile00",
+        root / "c.zarr",
+        cube_cfg=validate_config({})["cube"],
+        progress=False,
+    )
+    cube = zarrio.open_zarr(root / "c.zarr")
+    series = {m: [sensor_series(cube, m)] for m in ("s2", "s1")}
+    paths = {}
+    for m in ("s2", "s1"):
+        out = PretrainOutputs.in_dir(root / "models", m)
+        pretrain(
+            series[m],
+            m,
+            out,
+            PretrainConfig(
+                size=7, frames=5, epochs=4, batch_size=64, examples_per_tile=1200, seed=1
+            ),
+            progress=False,
+        )
+        paths[m] = out.encoder
+    return series, paths
+
+
+FAST = FusionConfig(epochs=3, batch_size=64, examples_per_tile=800, seed=2)
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_encoders_are_bit_identical_after_fusion_training(stage1, tmp_path):
+    series, paths = stage1
+    before = {m: load_encoder(p)[0].state_dict() for m, p in paths.items()}
+    files = {m: digest(p) for m, p in paths.items()}
+    train_fusion(
+        series["s2"], series["s1"], paths, FusionOutputs.in_dir(tmp_path), FAST, progress=False
+    )
+    for m, p in paths.items():
+        assert digest(p) == files[m]
+        after = load_encoder(p)[0].state_dict()
+        assert all(torch.equal(after[k], before[m][k]) for k in before[m])
+    state = torch.load(tmp_path / "fusion.pt", weights_only=False)
+    assert set(state["encoders"]) == {"s2", "s1"} and "encoder" not in state["fusion"]
+
+
+def test_interrupted_fusion_training_resumes_to_the_same_weights(stage1, tmp_path):
+    torch.set_num_threads(1)
+    series, paths = stage1
+    full, cut = FusionOutputs.in_dir(tmp_path / "full"), FusionOutputs.in_dir(tmp_path / "cut")
+    train_fusion(series["s2"], series["s1"], paths, full, FAST, progress=False)
+    train_fusion(series["s2"], series["s1"], paths, cut, FAST, progress=False, stop_after_epoch=1)
+    assert cut.checkpoint.exists() and not cut.model.exists()
+    train_fusion(series["s2"], series["s1"], paths, cut, FAST, progress=False)
+    a = torch.load(full.model, weights_only=False)["fusion"]
+    b = torch.load(cut.model, weights_only=False)["fusion"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert pd.read_csv(full.curves).equals(pd.read_csv(cut.curves))
+
+
+def test_fused_embedding_reconstructs_hidden_clear_views(stage1, tmp_path):
+    """Held-out blocks, the day's own S2 code hidden: the embedding from context and S1
+    still decodes the clear reflectance far better than each band's mean."""
+    series, paths = stage1
+    cfg = FusionConfig(epochs=10, batch_size=64, examples_per_tile=1500, seed=3)
+    res = train_fusion(
+        series["s2"], series["s1"], paths, FusionOutputs.in_dir(tmp_path), cfg, progress=False
+    )
+    s2 = res["figures"][res["figures"]["sensor"] == "s2"]
+    assert (s2["rmse_day_hidden"] < 0.7 * s2["rmse_band_mean"]).all(), s2
+    assert np.median(s2["rmse_day_visible"]) <= np.median(s2["rmse_day_hidden"]) + 0.02
+    curves = pd.read_csv(tmp_path / "fusion_curves.csv")
+    assert curves["train_loss"].iloc[-1] < 0.8 * curves["train_loss"].iloc[0]
