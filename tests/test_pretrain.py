@@ -96,3 +96,12 @@ def test_pretraining_on_a_cube_beats_the_band_mean(products, tmp_path):
         "rmse_centre_hidden",
         "rmse_band_mean",
     ]
+
+
+def test_training_device_defaults_to_cuda_if_present_and_can_be_overridden(monkeypatch):
+    from ecoembed.train.device import training_device
+
+    monkeypatch.delenv("ECOEMBED_DEVICE", raising=False)
+    assert training_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("ECOEMBED_DEVICE", "cpu")
+    assert training_device() == torch.device("cpu")

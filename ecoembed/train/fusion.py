@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ecoembed.io.atomic import atomic_path
 from ecoembed.models import ContextEncoder, FusionNetwork, freeze
+from ecoembed.train.device import training_device
 from ecoembed.train.pretrain import SensorSeries, held_out, save_checkpoint
 from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
 
@@ -61,7 +62,7 @@ class FusionOutputs:
 
 def load_encoder(path: str | Path) -> tuple[ContextEncoder, dict]:
     """A frozen stage-1 encoder and its checkpoint (config, normalisation)."""
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=False, map_location="cpu")
     cfg = state["config"]
     enc = ContextEncoder(
         state["channels"], size=cfg["size"], frames=cfg["frames"], latent_dim=cfg["latent_dim"]
@@ -93,7 +94,9 @@ def encode_at(
             size=enc.size,
             frames=enc.frames,
         )
-        out.append(enc(torch.from_numpy(x), torch.from_numpy(dt)).numpy())
+        device = next(enc.parameters()).device
+        codes = enc(torch.from_numpy(x).to(device), torch.from_numpy(dt).to(device))
+        out.append(codes.cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, enc.temporal.out.out_features))
 
 
@@ -142,12 +145,12 @@ def tile_examples(
     }
 
 
-def _batch(ex: dict, idx: np.ndarray, hide: np.ndarray) -> tuple:
-    f = {k: torch.from_numpy(np.ascontiguousarray(v[idx])) for k, v in ex.items()}
+def _batch(ex: dict, idx: np.ndarray, hide: np.ndarray, device: torch.device) -> tuple:
+    f = {k: torch.from_numpy(np.ascontiguousarray(v[idx])).to(device) for k, v in ex.items()}
     return (
         (
             f["day_code"],
-            torch.from_numpy(~hide),
+            torch.from_numpy(~hide).to(device),
             f["ctx_code"],
             f["ctx_dt"],
             f["ctx_ok"],
@@ -160,12 +163,13 @@ def _batch(ex: dict, idx: np.ndarray, hide: np.ndarray) -> tuple:
 
 def heldout_rmse(net: FusionNetwork, ex: dict, hide: bool) -> tuple[np.ndarray, np.ndarray]:
     idx = np.flatnonzero(ex["held_out"])
-    inputs, y2, y1 = _batch(ex, idx, np.full(idx.size, hide))
+    device = next(net.parameters()).device
+    inputs, y2, y1 = _batch(ex, idx, np.full(idx.size, hide), device)
     with torch.no_grad():
         _, dec = net(*inputs)
     return (
-        np.sqrt(((dec["s2"] - y2) ** 2).mean(0).numpy()),
-        np.sqrt(((dec["s1"] - y1) ** 2).mean(0).numpy()),
+        np.sqrt(((dec["s2"] - y2) ** 2).mean(0).cpu().numpy()),
+        np.sqrt(((dec["s1"] - y1) ** 2).mean(0).cpu().numpy()),
     )
 
 
@@ -180,8 +184,10 @@ def train_fusion(
     stop_after_epoch: int | None = None,
 ) -> dict:
     """Train (or resume) the fusion network; write the model, curves and held-out figures."""
+    device = training_device()
     enc2, st2 = load_encoder(encoder_paths["s2"])
     enc1, st1 = load_encoder(encoder_paths["s1"])
+    enc2, enc1 = enc2.to(device), enc1.to(device)
     rng = np.random.default_rng(cfg.seed)
     log.info("computing the frozen codes of %d tiles' examples", len(s2_series))
     parts = [
@@ -205,12 +211,12 @@ def train_fusion(
         {"s2": len(st2["norm_mean"]), "s1": len(st1["norm_mean"])},
         latent_dim=enc2.temporal.out.out_features,
         embedding_dim=cfg.embedding_dim,
-    )
+    ).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     curves: list[dict] = []
     start = 0
     if outputs.checkpoint.exists():
-        state = torch.load(outputs.checkpoint, weights_only=False)
+        state = torch.load(outputs.checkpoint, weights_only=False, map_location="cpu")
         if state["config"] != asdict(cfg):
             raise ValueError(
                 f"{outputs.checkpoint}: checkpoint of another config; delete it to retrain"
@@ -230,7 +236,7 @@ def train_fusion(
             range(n_batches), desc=f"fusion epoch {epoch + 1}/{cfg.epochs}", disable=not progress
         ):
             sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-            inputs, y2, y1 = _batch(ex, order[sl], hide[sl])
+            inputs, y2, y1 = _batch(ex, order[sl], hide[sl], device)
             _, dec = net(*inputs)
             loss = ((dec["s2"] - y2) ** 2).mean() + ((dec["s1"] - y1) ** 2).mean()
             opt.zero_grad()

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ecoembed.io.atomic import atomic_path
 from ecoembed.models import ContextEncoder, NeighbourhoodDecoder, context_weights, mask_inputs
 from ecoembed.models.losses import weighted_masked_mse
+from ecoembed.train.device import training_device
 from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def centre_rmse(
         inp[:, k, :, c, c] = float("nan")
     with torch.no_grad():
         pred = dec(enc(inp, dt), dt)[:, k, :, c, c]
-    err = (pred - x[:, k, :, c, c]).numpy()
+    err = (pred - x[:, k, :, c, c]).cpu().numpy()
     return np.sqrt(np.nanmean(err**2, axis=0))
 
 
@@ -185,14 +186,15 @@ def pretrain(
         )
         for s in series
     ]
-    enc, dec = build_models(channels, cfg)
+    device = training_device()
+    enc, dec = (m.to(device) for m in build_models(channels, cfg))
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    weights = context_weights(cfg.size, cfg.frames)
+    weights = context_weights(cfg.size, cfg.frames).to(device)
     curves: list[dict] = []
     start = 0
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+        state = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         if state["config"] != asdict(cfg) or state["modality"] != modality:
             raise ValueError(f"{ckpt_path}: checkpoint of another config; delete it to retrain")
         enc.load_state_dict(state["encoder"])
@@ -201,7 +203,7 @@ def pretrain(
         start, curves = state["epoch"] + 1, state["curves"]
         log.info("resuming %s pretraining after epoch %d", modality, start)
 
-    xv, dtv = (torch.from_numpy(a) for a in cut(norm, val_idx, cfg))
+    xv, dtv = (torch.from_numpy(a).to(device) for a in cut(norm, val_idx, cfg))
     n_batches = math.ceil(len(train_idx) / cfg.batch_size)
     for epoch in range(start, cfg.epochs):
         rng = np.random.default_rng([cfg.seed, epoch])
@@ -222,7 +224,9 @@ def pretrain(
                     norm, train_idx[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]], cfg
                 )
             )
+            # masks drawn on the CPU from the epoch's stream, then moved: same draws anywhere
             inp = mask_inputs(x, p_frame=cfg.p_frame, p_centre=cfg.p_centre, generator=gen)
+            x, dt, inp = x.to(device), dt.to(device), inp.to(device)
             loss = weighted_masked_mse(dec(enc(inp, dt), dt), x, weights)
             opt.zero_grad()
             loss.backward()
@@ -262,7 +266,8 @@ def pretrain(
     visible = centre_rmse(enc, dec, xv, dtv, cfg, hide_centre=False)
     hidden = centre_rmse(enc, dec, xv, dtv, cfg, hide_centre=True)
     # predicting each band's training mean gives, in normalised units, the held-out std
-    baseline = np.nanstd(xv[:, cfg.frames // 2, :, cfg.size // 2, cfg.size // 2].numpy(), axis=0)
+    centre_values = xv[:, cfg.frames // 2, :, cfg.size // 2, cfg.size // 2].cpu().numpy()
+    baseline = np.nanstd(centre_values, axis=0)
     figures = pd.DataFrame(
         {
             "band": list(series[0].channels or range(channels)),

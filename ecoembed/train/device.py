@@ -1,0 +1,18 @@
+"""Where training runs: a CUDA GPU when PyTorch sees one, the CPU otherwise."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def training_device() -> torch.device:
+    """``ECOEMBED_DEVICE`` (e.g. ``cpu``, ``cuda:1``) overrides the automatic choice."""
+    name = os.environ.get("ECOEMBED_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    log.info("training on %s", device)
+    return device
