@@ -56,3 +56,24 @@ def write_products(root: Path, cfg: dict = PRODUCTS_CFG, seed: int = PHYSICS_SEE
 @pytest.fixture(scope="session")
 def products(tmp_path_factory):
     return write_products(tmp_path_factory.mktemp("products"))
+
+
+@pytest.fixture(scope="session")
+def products_cube(products, tmp_path_factory):
+    """The products world catalogued and cubed with the default cube config: the input of
+    the training tests. Returns (catalog path, cube path)."""
+    import shutil
+
+    from ecoembed.config import validate_config
+    from ecoembed.cube import build_cube
+    from ecoembed.io import stac
+
+    root = tmp_path_factory.mktemp("products_cube")
+    tile_dir = root / "raw" / "tiles" / "tile00"
+    shutil.copytree(products["tile_dir"], tile_dir)
+    catalog = root / "raw" / "catalog.json"
+    stac.build_catalog([tile_dir / "items.json"], catalog)
+    build_cube(
+        catalog, "tile00", root / "cube.zarr", cube_cfg=validate_config({})["cube"], progress=False
+    )
+    return catalog, root / "cube.zarr"

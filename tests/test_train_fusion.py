@@ -4,7 +4,6 @@ reconstructs a hidden clear S2 view far better than the band mean."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -16,24 +15,13 @@ from ecoembed.train.pretrain import PretrainConfig, PretrainOutputs, pretrain, s
 
 
 @pytest.fixture(scope="module")
-def stage1(products, tmp_path_factory):
-    """The products world's cube and both encoders pretrained on it (small settings)."""
-    from ecoembed.config import validate_config
-    from ecoembed.cube import build_cube
-    from ecoembed.io import stac, zarrio
+def stage1(products_cube, tmp_path_factory):
+    """Both encoders pretrained (small settings) on the products world's cube."""
+    from ecoembed.io import zarrio
 
     root = tmp_path_factory.mktemp("stage1")
-    tile_dir = root / "raw" / "tiles" / "tile00"
-    shutil.copytree(products["tile_dir"], tile_dir)
-    stac.build_catalog([tile_dir / "items.json"], root / "raw" / "catalog.json")
-    build_cube(
-        root / "raw" / "catalog.json",
-        "tile00",
-        root / "c.zarr",
-        cube_cfg=validate_config({})["cube"],
-        progress=False,
-    )
-    cube = zarrio.open_zarr(root / "c.zarr")
+    cube = zarrio.open_zarr(products_cube[1])
+
     series = {m: [sensor_series(cube, m)] for m in ("s2", "s1")}
     paths = {}
     for m in ("s2", "s1"):
