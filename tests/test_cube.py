@@ -37,17 +37,13 @@ def cube_of(catalog: Path, out: Path, **cfg) -> object:
 
 
 @pytest.fixture(scope="module")
-def built(products, tmp_path_factory):
-    """The products world copied, catalogued and cubed once for the read-only tests."""
-    root = tmp_path_factory.mktemp("cube")
-    tile_dir = root / "raw" / "tiles" / "tile00"
-    shutil.copytree(products["tile_dir"], tile_dir)
-    catalog = catalog_of(tile_dir)
+def built(products, products_cube):
+    """The products world catalogued and cubed once (conftest) for the read-only tests."""
+    catalog, cube = products_cube
     return {
         "catalog": catalog,
-        "cube": cube_of(catalog, root / "cube.zarr"),
+        "cube": zarrio.open_zarr(cube),
         "truth": zarrio.open_zarr(products["truth_path"]),
-        "tile_dir": tile_dir,
     }
 
 
