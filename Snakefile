@@ -5,6 +5,7 @@
 #   snakemake --cores 2 cubes                            analysis-ready cubes of every tile
 #   snakemake --cores 2 pretrained                       stage 1: one encoder per sensor
 #   snakemake --cores 2 train_fusion                     stage 2: the fusion network
+#   snakemake --cores 2 embeddings                       export, tower series, reconstruction eval
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
@@ -20,9 +21,10 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/cube.smk"
 include: "rules/pretrain.smk"
+include: "rules/embed.smk"
 
 
-# Later stages (fusion, embed, gpp) add their rule files and targets here;
+# Later stages (gpp, figures) add their rule files and targets here;
 # `all` then becomes gpp_eval.
 rule all:
     default_target: True
@@ -31,6 +33,7 @@ rule all:
         rules.cubes.input,
         rules.pretrained.input,
         rules.train_fusion.output,
+        rules.embeddings.input,
 
 
 localrules:

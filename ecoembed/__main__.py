@@ -1,4 +1,4 @@
-"""Command line: ``python -m ecoembed --version`` and ``python -m ecoembed validate-config PATH``.
+"""Command line: ``python -m ecoembed --version``, ``validate-config PATH`` and ``embed``.
 
 The workflow itself runs through Snakemake (see the README); this is only a small helper.
 """
@@ -17,6 +17,35 @@ def _version() -> str:
         return "unknown"
 
 
+def _embed(args: argparse.Namespace) -> int:
+    import logging
+
+    import torch
+
+    from ecoembed.embed.export import export_tile
+    from ecoembed.io.errors import InputDataError
+    from ecoembed.train.device import resolve_device
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        export_tile(
+            args.cube,
+            args.checkpoint,
+            embeddings_path=args.out,
+            reconstruction_path=args.reconstruction,
+            daily_path=args.daily,
+            window_px=args.window_px,
+            provenance={"command": "python -m ecoembed embed"},
+            device=resolve_device(args.device),
+        )
+    except InputDataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ecoembed", description="ecoembed helpers (the workflow runs via Snakemake)"
@@ -27,7 +56,24 @@ def main(argv: list[str] | None = None) -> int:
         "validate-config", help="validate a config file against config.schema.yaml"
     )
     check.add_argument("path", help="YAML or JSON config file")
+    emb = sub.add_parser(
+        "embed",
+        help="embed a cube with a trained checkpoint (fused embeddings on every S2 date)",
+        description="Embed an analysis-ready cube (results/cube/<tile>.zarr) with a fusion "
+        "checkpoint (results/models/fusion.pt, which carries both encoders).",
+    )
+    emb.add_argument("--checkpoint", required=True, help="fusion checkpoint (fusion.pt)")
+    emb.add_argument("--cube", required=True, help="cube Zarr store of one tile")
+    emb.add_argument("--out", required=True, help="embeddings Zarr store to write")
+    emb.add_argument("--reconstruction", help="also write the decoded reflectance here")
+    emb.add_argument("--daily", help="also write the daily product here")
+    emb.add_argument("--window-px", type=int, default=128, help="streaming window (pixels)")
+    emb.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
+    emb.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's choice)")
     args = parser.parse_args(argv)
+
+    if args.command == "embed":
+        return _embed(args)
 
     if args.command == "validate-config":
         from ecoembed.config import config_hash, load_config

@@ -62,3 +62,10 @@ def pretrain_params(wildcards):
 def fusion_params(wildcards):
     """Stage-2 settings, as ecoembed.train.fusion.FusionConfig takes them."""
     return {"embedding_dim": config["embedding_dim"], "seed": config["seed"], **config["fusion"]}
+
+
+# --- export ---------------------------------------------------------------------------
+def embed_provenance(wildcards):
+    """What every exported product records about the run that made it (besides the
+    checkpoint hashes, which the library reads from the checkpoint itself)."""
+    return {"config_hash": config_hash(config), "config": config}

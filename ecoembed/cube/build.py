@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,11 +26,10 @@ from ecoembed.cube.masking import s2_valid_mask
 from ecoembed.cube.sentinel1 import read_s1_window
 from ecoembed.cube.sentinel2 import read_s2_window, read_scl
 from ecoembed.io import stac
-from ecoembed.io.atomic import atomic_path
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
 from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
-from ecoembed.io.zarrio import variable_length_strings, with_grid_mapping
+from ecoembed.io.zarrio import RegionWriter, lazy_full, variable_length_strings
 
 log = logging.getLogger(__name__)
 CHUNK_PX = 64
@@ -72,12 +70,6 @@ def tile_inputs(
     return grid, s2, s1
 
 
-def _lazy(fill, shape: tuple[int, ...], chunks: tuple[int, ...]):
-    import dask.array as da
-
-    return da.full(shape, fill, dtype=np.asarray(fill).dtype, chunks=chunks)
-
-
 def cube_template(
     grid: GridSpec, s2: list[pystac.Item], s1: list[pystac.Item], attrs: dict
 ) -> xr.Dataset:
@@ -95,14 +87,14 @@ def cube_template(
     )
     ds["s2"] = (
         ("time", "band", "y", "x"),
-        _lazy(
+        lazy_full(
             np.float32(np.nan), (nt, len(S2_BAND_NAMES), h, w), (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX)
         ),
         {"units": "1", "long_name": "surface reflectance (Sentinel-2 L2A)"},
     )
     ds["s2_valid"] = (
         ("time", "y", "x"),
-        _lazy(False, (nt, h, w), (CHUNK_TIME, CHUNK_PX, CHUNK_PX)),
+        lazy_full(False, (nt, h, w), (CHUNK_TIME, CHUNK_PX, CHUNK_PX)),
         {
             "description": "clear view: valid SCL class, away from dilated "
             "clouds/shadows, all bands with data"
@@ -110,7 +102,7 @@ def cube_template(
     )
     ds["s1"] = (
         ("time_s1", "pol", "y", "x"),
-        _lazy(
+        lazy_full(
             np.float32(np.nan),
             (n1, len(S1_POLARISATIONS), h, w),
             (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX),
@@ -241,25 +233,17 @@ def build_cube(
         },
     }
     template = variable_length_strings(cube_template(grid, s2, s1, attrs))
-    encoding = with_grid_mapping(template, cube_encoding(template))
+    encoding = cube_encoding(template)
     windows = list(grid.windows(int(cube_cfg["window_px"])))
     with (
-        atomic_path(out_path) as tmp,
-        warnings.catch_warnings(),
+        RegionWriter(out_path, template, encoding) as store,
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
         ThreadPoolExecutor(max(1, threads)) as pool,
     ):
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        template.to_zarr(
-            tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=False, compute=False
-        )
         for window in tqdm(windows, desc=f"{tile} cube windows", disable=not progress):
             part = window_dataset(
                 grid, window, s2, s1, cube_cfg, catalog, pool if threads > 1 else None
             )
             rows = slice(int(window.row_off), int(window.row_off + window.height))
             cols = slice(int(window.col_off), int(window.col_off + window.width))
-            part.to_zarr(tmp, region={"y": rows, "x": cols}, zarr_format=3, consolidated=False)
-        import zarr
-
-        zarr.consolidate_metadata(tmp)
+            store.write(part, {"y": rows, "x": cols})

@@ -97,3 +97,62 @@ def open_zarr(path: str | os.PathLike[str]) -> xr.Dataset:
             return xr.open_zarr(p, decode_coords="all", chunks=None)
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise InputDataError(path, f"unreadable Zarr store ({exc!r})") from exc
+
+
+def lazy_full(fill: Any, shape: tuple[int, ...], chunks: tuple[int, ...]):
+    """A dask array of ``fill``: the variable of a template store that is never computed."""
+    import dask.array as da
+    import numpy as np
+
+    return da.full(shape, fill, dtype=np.asarray(fill).dtype, chunks=chunks)
+
+
+class RegionWriter:
+    """Write a large store region by region: template first, regions, then consolidate.
+
+    Use as a context manager; the store is assembled under a temporary name and renamed
+    into place only when the block exits without an error (``atomic_path``), so a failed
+    or killed job leaves nothing behind. Memory is that of one region, never of the store.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        template: xr.Dataset,
+        encoding: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.template = variable_length_strings(template)
+        self.encoding = with_grid_mapping(self.template, encoding)
+        self._atomic = None
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> RegionWriter:
+        self._atomic = atomic_path(self.path)
+        self.tmp = self._atomic.__enter__()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            self.template.to_zarr(
+                self.tmp,
+                mode="w-",
+                encoding=self.encoding,
+                zarr_format=3,
+                consolidated=False,
+                compute=False,
+            )
+        return self
+
+    def write(self, part: xr.Dataset, region: Mapping[str, slice]) -> None:
+        """Values of some data variables on ``region`` (dimension -> slice)."""
+        part.to_zarr(self.tmp, region=dict(region), zarr_format=3, consolidated=False)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            import zarr
+
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message="Consolidated metadata", category=UserWarning
+                )
+                zarr.consolidate_metadata(self.tmp)
+        return bool(self._atomic.__exit__(exc_type, exc, tb))

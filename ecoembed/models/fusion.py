@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ecoembed.models.encoder import time_features
+from ecoembed.models.encoder import read_token, time_features
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -92,5 +92,5 @@ class FusionNetwork(nn.Module):
             present.append(torch.ones(b, 1, dtype=torch.bool, device=day.device))
         seq = torch.cat(tokens, dim=1)
         mask = ~torch.cat(present, dim=1)  # True = ignore
-        emb = self.readout(self.transformer(seq, src_key_padding_mask=mask)[:, 0])
+        emb = self.readout(read_token(self.transformer, seq, 0, key_padding_mask=mask))
         return emb, {m: head(emb) for m, head in self.decode.items()}

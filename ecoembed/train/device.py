@@ -16,3 +16,8 @@ def training_device() -> torch.device:
     device = torch.device(name)
     log.info("training on %s", device)
     return device
+
+
+def resolve_device(name: str = "auto") -> str:
+    """A config's device setting: ``auto`` picks as training does, anything else is used."""
+    return str(training_device()) if name == "auto" else name

@@ -11,6 +11,7 @@ frozen, loaded from their stage-1 checkpoints and never updated.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -63,12 +64,30 @@ class FusionOutputs:
 def load_encoder(path: str | Path) -> tuple[ContextEncoder, dict]:
     """A frozen stage-1 encoder and its checkpoint (config, normalisation)."""
     state = torch.load(path, weights_only=False, map_location="cpu")
+    return encoder_from_state(state), state
+
+
+def encoder_record(state: dict) -> dict:
+    """What of a stage-1 checkpoint the encoder needs at inference (not its decoder)."""
+    keys = ("modality", "config", "encoder", "channels", "norm_mean", "norm_std")
+    return {k: state[k] for k in keys}
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def encoder_from_state(state: dict) -> ContextEncoder:
     cfg = state["config"]
     enc = ContextEncoder(
         state["channels"], size=cfg["size"], frames=cfg["frames"], latent_dim=cfg["latent_dim"]
     )
     enc.load_state_dict(state["encoder"])
-    return freeze(enc), state
+    return freeze(enc)
 
 
 def normalised(s: SensorSeries, state: dict) -> SensorSeries:
@@ -309,10 +328,10 @@ def train_fusion(
             "config": asdict(cfg),
             "fusion": net.state_dict(),
             "encoders": {m: str(p) for m, p in encoder_paths.items()},
-            "encoder_norm": {
-                "s2": (st2["norm_mean"], st2["norm_std"]),
-                "s1": (st1["norm_mean"], st1["norm_std"]),
-            },
+            # the frozen encoders travel inside, so this file alone embeds new data
+            "encoder_states": {"s2": encoder_record(st2), "s1": encoder_record(st1)},
+            "encoder_sha256": {m: file_sha256(p) for m, p in encoder_paths.items()},
+            "channels": {"s2": list(s2_series[0].channels), "s1": list(s1_series[0].channels)},
         },
     )
     outputs.checkpoint.unlink()

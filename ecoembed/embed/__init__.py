@@ -1,0 +1,1 @@
+"""Export: dense embeddings of whole tiles, the daily product, and series at flux towers."""

@@ -1,0 +1,301 @@
+"""Tile-wise export: the fused embedding of every pixel on every S2 date (and every day).
+
+The tile is streamed window by window: each window is read from the cube with a halo of
+half the context size (missing values beyond the tile edge), embedded densely
+(``ecoembed.embed.dense``), and written into its region of the output stores at once.
+Peak memory is that of one window, whatever the tile size. Outputs are assembled under
+temporary names and appear only when complete.
+
+Products:
+
+* ``embeddings``: ``embedding`` (time, dim, y, x) on the tile's S2 dates and ``observed``
+  (time, y, x), True where the pixel had a clear S2 view that day (else the embedding is
+  reconstructed from the S2 context and S1);
+* ``reconstruction``: ``s2`` (time, band, y, x), the reflectance decoded from the
+  embedding: a gap-free, cloud-free reflectance cube (and ``observed``);
+* ``daily`` (optional): ``embedding`` (day, dim, y, x) and ``observed`` on every calendar
+  day of the tile's series.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm import tqdm
+
+from ecoembed.embed.dense import (
+    Targets,
+    WindowSeries,
+    concat_targets,
+    daily_targets,
+    day_numbers,
+    embed_window,
+    s2_date_targets,
+)
+from ecoembed.embed.model import EmbeddingModel, load_embedding_model
+from ecoembed.io.errors import InputDataError
+from ecoembed.io.grid import GridSpec
+from ecoembed.io.zarrio import RegionWriter, lazy_full, open_zarr
+
+log = logging.getLogger(__name__)
+CHUNK_PX = 64
+CHUNK_TIME = 32
+
+
+def check_cube(cube: xr.Dataset, model: EmbeddingModel, path: str | Path) -> None:
+    """The cube must hold the bands the encoders were trained on, in the same order."""
+    for var in ("s2", "s2_valid", "s1"):
+        if var not in cube:
+            raise InputDataError(path, f"not an ecoembed cube: no variable {var!r}")
+    for sensor, coord in (("s2", "band"), ("s1", "pol")):
+        have = [str(v) for v in cube[coord].values]
+        if have != model.channels[sensor]:
+            raise InputDataError(
+                path,
+                f"{sensor} bands {have} differ from the model's {model.channels[sensor]}",
+            )
+    if cube.rio.crs is None:
+        raise InputDataError(path, "cube has no CRS (spatial_ref)")
+    if cube.sizes["time"] < 2 or cube.sizes["time_s1"] < 1:
+        raise InputDataError(path, "cube needs at least two S2 and one S1 acquisition")
+
+
+def cube_grid(cube: xr.Dataset) -> GridSpec:
+    return GridSpec(
+        int(cube.rio.crs.to_epsg()), cube.rio.transform(), cube.sizes["y"], cube.sizes["x"]
+    )
+
+
+def _read_padded(var: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
+    """var[..., rows, cols] where rows/cols may reach beyond the array: NaN there."""
+    h, w = var.sizes["y"], var.sizes["x"]
+    r0, r1 = max(rows.start, 0), min(rows.stop, h)
+    c0, c1 = max(cols.start, 0), min(cols.stop, w)
+    data = var.isel(y=slice(r0, r1), x=slice(c0, c1)).values
+    pad = [(0, 0)] * (data.ndim - 2) + [
+        (r0 - rows.start, rows.stop - r1),
+        (c0 - cols.start, cols.stop - c1),
+    ]
+    if data.dtype == bool:
+        return np.pad(data, pad, constant_values=False)
+    return np.pad(data.astype(np.float32), pad, constant_values=np.nan)
+
+
+def read_window(cube: xr.Dataset, model: EmbeddingModel, rows: slice, cols: slice) -> WindowSeries:
+    """Both sensors on ``rows`` x ``cols`` plus the model's halo, normalised, NaN = unusable."""
+    halo = model.halo
+    r = slice(rows.start - halo, rows.stop + halo)
+    c = slice(cols.start - halo, cols.stop + halo)
+    s2 = _read_padded(cube["s2"], r, c)
+    clear = _read_padded(cube["s2_valid"], r, c)
+    s2 = np.where(clear[:, None], s2, np.nan)
+    s1 = _read_padded(cube["s1"], r, c)
+    return WindowSeries(
+        model.normalise("s2", s2),
+        day_numbers(cube["time"].values),
+        model.normalise("s1", s1),
+        day_numbers(cube["time_s1"].values),
+    )
+
+
+def daily_range(cube: xr.Dataset) -> tuple[int, int]:
+    """First and last calendar day (day numbers) covered by either sensor."""
+    days = np.concatenate([day_numbers(cube["time"].values), day_numbers(cube["time_s1"].values)])
+    return int(np.floor(days.min())), int(np.floor(days.max()))
+
+
+def _dates_of(day_numbers_: np.ndarray) -> np.ndarray:
+    return np.datetime64("2000-01-01", "D") + np.floor(day_numbers_).astype("timedelta64[D]")
+
+
+def _spatial(cube: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.assign_coords(y=cube["y"].values, x=cube["x"].values)
+    return ds.rio.write_crs(cube.rio.crs).rio.write_transform(cube.rio.transform())
+
+
+def _chunks(var_dims: tuple[str, ...], sizes: dict) -> tuple[int, ...]:
+    per_dim = {"y": CHUNK_PX, "x": CHUNK_PX, "time": CHUNK_TIME, "day": CHUNK_TIME}
+    return tuple(min(per_dim.get(d, sizes[d]), sizes[d]) for d in var_dims)
+
+
+def _template(
+    cube: xr.Dataset, coords: dict[str, np.ndarray], variables: dict, attrs: dict
+) -> tuple[xr.Dataset, dict]:
+    """A lazily filled dataset on the cube's grid: variables name -> (dims, fill, attrs)."""
+    ds = _spatial(cube, xr.Dataset(coords=coords))
+    sizes = dict(ds.sizes)
+    for name, (dims, fill, vattrs) in variables.items():
+        shape = tuple(sizes[d] for d in dims)
+        ds[name] = (dims, lazy_full(fill, shape, _chunks(dims, sizes)), vattrs)
+    ds.attrs.update(attrs)
+    encoding = {n: {"chunks": _chunks(ds[n].dims, sizes)} for n in variables}
+    return ds, encoding
+
+
+OBSERVED_ATTRS = {
+    "description": "True where the pixel had a clear Sentinel-2 view that day (an input); "
+    "False where the value is reconstructed from S2 context and S1"
+}
+
+
+def embedding_template(
+    cube: xr.Dataset, model: EmbeddingModel, time_dim: str, times: np.ndarray, attrs: dict
+) -> tuple[xr.Dataset, dict]:
+    emb_attrs = {"long_name": "fused embedding (ecoembed)", "units": "1"}
+    return _template(
+        cube,
+        {time_dim: times, "dim": np.arange(model.embedding_dim)},
+        {
+            "embedding": ((time_dim, "dim", "y", "x"), np.float32(np.nan), emb_attrs),
+            "observed": ((time_dim, "y", "x"), False, OBSERVED_ATTRS),
+        },
+        attrs,
+    )
+
+
+def reconstruction_template(cube: xr.Dataset, attrs: dict) -> tuple[xr.Dataset, dict]:
+    s2_attrs = {"long_name": "surface reflectance decoded from the fused embedding", "units": "1"}
+    return _template(
+        cube,
+        {"time": cube["time"].values, "band": cube["band"].values},
+        {
+            "s2": (("time", "band", "y", "x"), np.float32(np.nan), s2_attrs),
+            "observed": (("time", "y", "x"), False, OBSERVED_ATTRS),
+        },
+        attrs,
+    )
+
+
+def product_attrs(model: EmbeddingModel, tile: str, provenance: dict | None) -> dict:
+    """Model identity and run configuration, JSON-encoded (Zarr attributes are JSON)."""
+    return {
+        "tile": tile,
+        "model": json.dumps(model.provenance, sort_keys=True, default=str),
+        **{
+            k: v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+            for k, v in (provenance or {}).items()
+        },
+    }
+
+
+def export_tile(
+    cube_path: str | Path,
+    checkpoint: str | Path,
+    *,
+    embeddings_path: str | Path | None = None,
+    reconstruction_path: str | Path | None = None,
+    daily_path: str | Path | None = None,
+    window_px: int = 128,
+    provenance: dict | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> None:
+    """Write the tile's products (see the module docstring); None skips a product.
+
+    Products asked for together share the encoders' work (one pass over the tile)."""
+    if embeddings_path is None and reconstruction_path is None and daily_path is None:
+        raise ValueError("export_tile: no product requested")
+    model = load_embedding_model(checkpoint, device)
+    cube = open_zarr(cube_path)
+    check_cube(cube, model, cube_path)
+    tile = str(cube.attrs.get("tile", Path(cube_path).stem))
+    attrs = product_attrs(model, tile, provenance)
+    grid = cube_grid(cube)
+    s2_days = day_numbers(cube["time"].values)
+    targets = s2_date_targets(s2_days)
+    daily: Targets | None = None
+    if daily_path is not None:
+        daily = daily_targets(s2_days, *daily_range(cube))
+    log.info(
+        "tile %s: %d x %d pixels, %d S2 dates%s, windows of %d px",
+        tile,
+        grid.height,
+        grid.width,
+        len(targets),
+        f", {len(daily)} days" if daily is not None else "",
+        window_px,
+    )
+    with ExitStack() as stack:
+        emb_store = (
+            stack.enter_context(
+                RegionWriter(
+                    embeddings_path,
+                    *embedding_template(cube, model, "time", cube["time"].values, attrs),
+                )
+            )
+            if embeddings_path is not None
+            else None
+        )
+        rec_store = (
+            stack.enter_context(
+                RegionWriter(reconstruction_path, *reconstruction_template(cube, attrs))
+            )
+            if reconstruction_path is not None
+            else None
+        )
+        day_store = (
+            stack.enter_context(
+                RegionWriter(
+                    daily_path,
+                    *embedding_template(
+                        cube, model, "day", pd.DatetimeIndex(_dates_of(daily.days)).values, attrs
+                    ),
+                )
+            )
+            if daily is not None
+            else None
+        )
+        for window in tqdm(
+            list(grid.windows(window_px)), desc=f"{tile} embed windows", disable=not progress
+        ):
+            rows = slice(int(window.row_off), int(window.row_off + window.height))
+            cols = slice(int(window.col_off), int(window.col_off + window.width))
+            h, w = rows.stop - rows.start, cols.stop - cols.start
+            series = read_window(cube, model, rows, cols)
+            region = {"y": rows, "x": cols}
+            n = len(targets) if emb_store is not None or rec_store is not None else 0
+            parts = ([targets] if n else []) + ([daily] if daily is not None else [])
+            prod = embed_window(model, series, concat_targets(*parts), decode=rec_store is not None)
+            emb = prod.embedding[:n].reshape(n, -1, h, w)
+            obs = prod.observed[:n].reshape(n, h, w)
+            if emb_store is not None:
+                emb_store.write(
+                    xr.Dataset(
+                        {
+                            "embedding": (("time", "dim", "y", "x"), emb),
+                            "observed": (("time", "y", "x"), obs),
+                        }
+                    ),
+                    region,
+                )
+            if rec_store is not None:
+                rec = prod.s2[:n].reshape(n, -1, h, w)
+                rec_store.write(
+                    xr.Dataset(
+                        {
+                            "s2": (("time", "band", "y", "x"), rec),
+                            "observed": (("time", "y", "x"), obs),
+                        }
+                    ),
+                    region,
+                )
+            if day_store is not None:
+                nd = len(daily)
+                day_store.write(
+                    xr.Dataset(
+                        {
+                            "embedding": (
+                                ("day", "dim", "y", "x"),
+                                prod.embedding[n:].reshape(nd, -1, h, w),
+                            ),
+                            "observed": (("day", "y", "x"), prod.observed[n:].reshape(nd, h, w)),
+                        }
+                    ),
+                    region,
+                )

@@ -1,0 +1,116 @@
+"""The trained model as export uses it: both frozen encoders and the fusion network.
+
+Everything comes from the fusion checkpoint alone (``results/models/fusion.pt``): it
+carries the encoders' weights, their normalisation statistics and the sensors' band
+names, so a copy of that one file embeds new data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecoembed.io.errors import InputDataError
+from ecoembed.models import ContextEncoder, FusionNetwork
+from ecoembed.train.fusion import encoder_from_state, file_sha256
+
+SENSORS = ("s2", "s1")
+
+
+@dataclass
+class EmbeddingModel:
+    encoders: dict[str, ContextEncoder]
+    fusion: FusionNetwork
+    norm: dict[str, tuple[np.ndarray, np.ndarray]]  # sensor -> (mean, std) per band
+    channels: dict[str, list[str]]  # sensor -> band names, in the cube's order
+    context_dates: int
+    provenance: dict = field(default_factory=dict)  # checkpoint hashes, training config
+
+    @property
+    def size(self) -> int:
+        return self.encoders["s2"].size
+
+    @property
+    def halo(self) -> int:
+        """Pixels of context needed on each side of an output window."""
+        return self.encoders["s2"].size // 2
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.fusion.readout.out_features
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.fusion.parameters()).device
+
+    def to(self, device: torch.device | str) -> EmbeddingModel:
+        for enc in self.encoders.values():
+            enc.to(device)
+        self.fusion.to(device)
+        return self
+
+    def normalise(self, sensor: str, values: np.ndarray) -> np.ndarray:
+        """(T, C, H, W) physical values -> the units the encoder was trained on."""
+        mean, std = self.norm[sensor]
+        return ((values - mean[:, None, None]) / std[:, None, None]).astype(np.float32)
+
+    def denormalise(self, sensor: str, values: np.ndarray, axis: int = 1) -> np.ndarray:
+        mean, std = self.norm[sensor]
+        shape = [1] * values.ndim
+        shape[axis] = -1
+        return values * std.reshape(shape) + mean.reshape(shape)
+
+
+def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -> EmbeddingModel:
+    """The export model from a fusion checkpoint; a checkpoint without encoders is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(path, "fusion checkpoint does not exist")
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as exc:  # pickle, zip and torch errors alike
+        raise InputDataError(path, f"not a readable PyTorch checkpoint ({exc!r})") from exc
+    missing = {"fusion", "encoder_states", "channels", "config"} - set(state)
+    if missing:
+        raise InputDataError(
+            path,
+            f"not a self-contained fusion checkpoint (missing {sorted(missing)}); "
+            "retrain it with `snakemake train_fusion`",
+        )
+    encoders = {m: encoder_from_state(state["encoder_states"][m]) for m in SENSORS}
+    norm = {
+        m: (
+            np.asarray(state["encoder_states"][m]["norm_mean"], np.float32),
+            np.asarray(state["encoder_states"][m]["norm_std"], np.float32),
+        )
+        for m in SENSORS
+    }
+    cfg = state["config"]
+    fusion = FusionNetwork(
+        {m: len(state["channels"][m]) for m in SENSORS},
+        latent_dim=encoders["s2"].temporal.out.out_features,
+        embedding_dim=cfg["embedding_dim"],
+    )
+    fusion.load_state_dict(state["fusion"])
+    fusion.eval()
+    for p in fusion.parameters():
+        p.requires_grad_(False)
+    provenance = {
+        "fusion_checkpoint": str(path),
+        "fusion_sha256": file_sha256(path),
+        "encoder_sha256": dict(state.get("encoder_sha256", {})),
+        "fusion_config": dict(cfg),
+        "encoder_config": {m: dict(state["encoder_states"][m]["config"]) for m in SENSORS},
+    }
+    model = EmbeddingModel(
+        encoders=encoders,
+        fusion=fusion,
+        norm=norm,
+        channels={m: list(state["channels"][m]) for m in SENSORS},
+        context_dates=int(cfg["context_dates"]),
+        provenance=provenance,
+    )
+    return model.to(device)

@@ -1,0 +1,369 @@
+"""Export: dense embeddings equal the per-pixel model, streaming is exact, products are
+well-formed, and tower series and the reconstruction evaluation compute what they say."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecoembed.embed import dense
+from ecoembed.embed.export import export_tile, read_window
+from ecoembed.embed.model import load_embedding_model
+from ecoembed.io.errors import InputDataError
+from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
+from ecoembed.io.zarrio import open_zarr
+from ecoembed.models import ContextEncoder, FusionNetwork
+from ecoembed.train.fusion import _nearest_clear, encode_at
+from ecoembed.train.pretrain import SensorSeries
+
+SIZE, FRAMES, LATENT = 7, 5, 4
+
+
+def random_checkpoint(path, seed: int = 0, context_dates: int = 4):
+    """A fusion checkpoint in the trained format, with random weights (small model)."""
+    torch.manual_seed(seed)
+    encoders = {}
+    for name, bands in (("s2", S2_BAND_NAMES), ("s1", S1_POLARISATIONS)):
+        enc = ContextEncoder(len(bands), size=SIZE, frames=FRAMES, latent_dim=LATENT)
+        mean = np.full(len(bands), 0.1 if name == "s2" else -12.0, np.float32)
+        std = np.full(len(bands), 0.05 if name == "s2" else 3.0, np.float32)
+        encoders[name] = {
+            "modality": name,
+            "config": {"size": SIZE, "frames": FRAMES, "latent_dim": LATENT},
+            "encoder": enc.state_dict(),
+            "channels": len(bands),
+            "norm_mean": mean,
+            "norm_std": std,
+        }
+    fusion = FusionNetwork(
+        {"s2": len(S2_BAND_NAMES), "s1": len(S1_POLARISATIONS)}, latent_dim=LATENT, embedding_dim=5
+    )
+    torch.save(
+        {
+            "config": {"embedding_dim": 5, "context_dates": context_dates, "seed": seed},
+            "fusion": fusion.state_dict(),
+            "encoder_states": encoders,
+            "encoder_sha256": {"s2": "0" * 64, "s1": "1" * 64},
+            "channels": {"s2": list(S2_BAND_NAMES), "s1": list(S1_POLARISATIONS)},
+        },
+        path,
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return random_checkpoint(tmp_path_factory.mktemp("ckpt") / "fusion.pt")
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint):
+    return load_embedding_model(checkpoint)
+
+
+def random_series(rng, t2=14, t1=11, h=12, w=10, halo=SIZE // 2, cloud=0.4):
+    hh, ww = h + 2 * halo, w + 2 * halo
+    s2 = rng.normal(size=(t2, len(S2_BAND_NAMES), hh, ww)).astype(np.float32)
+    s2[rng.random((t2, hh, ww))[:, None].repeat(s2.shape[1], 1) < cloud] = np.nan
+    s2 = np.where(np.isfinite(s2).all(axis=1, keepdims=True), s2, np.nan)
+    s1 = rng.normal(size=(t1, 2, hh, ww)).astype(np.float32)
+    s2_days = np.cumsum(rng.integers(3, 8, t2)).astype(float) + 8000.4
+    s1_days = np.cumsum(rng.integers(4, 10, t1)).astype(float) + 7998.7
+    return dense.WindowSeries(s2, s2_days, s1, s1_days)
+
+
+def test_context_indices_match_a_brute_force_search():
+    rng = np.random.default_rng(1)
+    clear = rng.random((20, 30)) < 0.4
+    days = np.arange(20) * 5.0
+    targets = dense.daily_targets(days, 0, 99)
+    n_before = np.where(
+        targets.s2_index >= 0, targets.s2_index, np.searchsorted(days, targets.days, "left")
+    )
+    first_after = np.where(
+        targets.s2_index >= 0, targets.s2_index + 1, np.searchsorted(days, targets.days, "right")
+    )
+    idx, ok = dense.context_indices(clear, n_before, first_after, 4)
+    for d in range(0, 100, 7):
+        for p in range(30):
+            before = [t for t in range(20) if clear[t, p] and days[t] < targets.days[d]]
+            if targets.s2_index[d] >= 0:
+                before = [t for t in before if t < targets.s2_index[d]]
+            after = [
+                t
+                for t in range(20)
+                if clear[t, p] and days[t] > targets.days[d] and t != targets.s2_index[d]
+            ]
+            want = before[::-1][:2] + after[:2]
+            assert idx[d, p][ok[d, p]].tolist() == want
+
+
+def test_daily_targets_take_the_acquisition_time_on_s2_days():
+    days = np.array([8000.44, 8005.43, 8005.9, 8010.44])
+    t = dense.daily_targets(days, 7999, 8011)
+    assert t.days.size == 13
+    assert t.s2_index[1] == 0 and t.days[1] == 8000.44
+    assert t.s2_index[6] == 1  # the first of two acquisitions on one day
+    assert t.days[0] == 7999.5 and t.s2_index[0] == -1
+
+
+def test_dense_codes_equal_per_pixel_neighbourhoods(model):
+    rng = np.random.default_rng(2)
+    series = random_series(rng)
+    enc = model.encoders["s2"]
+    w = series.s2.shape[3] - 2 * model.halo
+    pixels = np.arange((series.s2.shape[2] - 2 * model.halo) * w)
+    feats = dense.stem_features(enc, series.s2, pixels)
+    days = torch.from_numpy(dense.padded_days(series.s2_days, FRAMES // 2)).float()
+    # interior dates (full temporal context), arbitrary pixels
+    t = np.array([2, 5, 8, 11, 6])
+    p = np.array([0, 17, 63, pixels.size - 1, 40])
+    got = dense.codes_at(enc, feats, days, t, p).numpy()
+    ref = encode_at(
+        enc,
+        SensorSeries(series.s2, series.s2_days.astype(np.float32), None),
+        t,
+        p // w + model.halo,
+        p % w + model.halo,
+    )
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_fused_embedding_equals_the_training_inputs_per_pixel(model):
+    """Vectorised gathers (day code, nearest clear context, nearest S1) against a per-pixel
+    construction with the training code's own helpers."""
+    rng = np.random.default_rng(3)
+    series = random_series(rng)
+    targets = dense.s2_date_targets(series.s2_days)
+    prod = dense.embed_window(model, series, targets)
+    halo, w = model.halo, series.s2.shape[3] - 2 * model.halo
+    ser2 = SensorSeries(series.s2, series.s2_days.astype(np.float32), None)
+    ser1 = SensorSeries(series.s1, series.s1_days.astype(np.float32), None)
+    enc2, enc1 = model.encoders["s2"], model.encoders["s1"]
+    t2 = series.s2.shape[0]
+    checked = 0
+    for t in (3, 6, 9):
+        for p in (5, 30, 77):
+            r, c = p // w + halo, p % w + halo
+            clear = np.isfinite(series.s2[:, :, r, c]).all(axis=1)
+            near = _nearest_clear(clear, t, 4, 0, t2 - 1)
+            frames_ok = all(FRAMES // 2 <= u < t2 - FRAMES // 2 for u in [t, *near])
+            s1_t = int(np.argmin(np.abs(series.s1_days - series.s2_days[t])))
+            if not frames_ok or not (FRAMES // 2 <= s1_t < series.s1.shape[0] - FRAMES // 2):
+                continue  # the reference helpers need full temporal context
+
+            def code(enc, s, ts, r=r, c=c):
+                ts = np.array(ts)
+                return torch.from_numpy(
+                    encode_at(enc, s, ts, np.full(ts.size, r), np.full(ts.size, c))
+                )
+
+            ctx = code(enc2, ser2, near or [t])
+            k = len(near)
+            ctx_codes = torch.zeros(1, 4, LATENT)
+            ctx_codes[0, :k] = ctx[:k]
+            ctx_dt = torch.zeros(1, 4)
+            ctx_dt[0, :k] = torch.tensor(series.s2_days[near] - series.s2_days[t]).float()
+            present = torch.zeros(1, 4, dtype=torch.bool)
+            present[0, :k] = True
+            with torch.no_grad():
+                emb, dec = model.fusion(
+                    code(enc2, ser2, [t]) if clear[t] else torch.zeros(1, LATENT),
+                    torch.tensor([bool(clear[t])]),
+                    ctx_codes,
+                    ctx_dt,
+                    present,
+                    {
+                        "s1": (
+                            code(enc1, ser1, [s1_t]),
+                            torch.tensor([series.s1_days[s1_t] - series.s2_days[t]]).float(),
+                        )
+                    },
+                )
+            np.testing.assert_allclose(prod.embedding[t, :, p], emb[0].numpy(), atol=1e-5)
+            want_s2 = model.denormalise("s2", dec["s2"].numpy(), axis=1)[0]
+            np.testing.assert_allclose(prod.s2[t, :, p], want_s2, atol=1e-5)
+            assert prod.observed[t, p] == clear[t]
+            checked += 1
+    assert checked >= 4
+
+
+def test_daily_product_equals_the_s2_date_product_on_s2_days(model):
+    series = random_series(np.random.default_rng(4))
+    s2t = dense.s2_date_targets(series.s2_days)
+    first, last = int(series.s2_days[0]) - 2, int(series.s2_days[-1]) + 2
+    daily = dense.daily_targets(series.s2_days, first, last)
+    both = dense.embed_window(model, series, dense.concat_targets(s2t, daily))
+    n = len(s2t)
+    on_s2 = daily.s2_index >= 0
+    np.testing.assert_array_equal(
+        both.embedding[n:][on_s2], both.embedding[:n][daily.s2_index[on_s2]]
+    )
+    alone = dense.embed_window(model, series, daily)
+    np.testing.assert_allclose(alone.embedding, both.embedding[n:], atol=1e-5)
+    # a day without S2 is never "observed"
+    assert not both.observed[n:][~on_s2].any()
+
+
+def test_export_streams_exactly_and_records_its_provenance(products_cube, checkpoint, tmp_path):
+    _, cube_path = products_cube
+    out64, out128 = tmp_path / "e64.zarr", tmp_path / "e128.zarr"
+    rec = tmp_path / "rec.zarr"
+    export_tile(cube_path, checkpoint, embeddings_path=out64, window_px=64, progress=False)
+    export_tile(
+        cube_path,
+        checkpoint,
+        embeddings_path=out128,
+        reconstruction_path=rec,
+        window_px=128,
+        provenance={"config_hash": "abc"},
+        progress=False,
+    )
+    a, b = open_zarr(out64), open_zarr(out128)
+    cube = open_zarr(cube_path)
+    assert a["embedding"].shape == (cube.sizes["time"], 5, cube.sizes["y"], cube.sizes["x"])
+    # windows of 64 px and one window of the whole tile give the same embeddings: halos
+    # carry the exact context across window edges
+    np.testing.assert_allclose(a["embedding"].values, b["embedding"].values, atol=2e-5)
+    assert np.isfinite(a["embedding"].values).all()
+    np.testing.assert_array_equal(a["observed"].values, cube["s2_valid"].values)
+    assert b.rio.crs == cube.rio.crs and b.rio.transform() == cube.rio.transform()
+    model_info = json.loads(b.attrs["model"])
+    assert len(model_info["fusion_sha256"]) == 64 and model_info["encoder_sha256"]["s2"]
+    assert b.attrs["config_hash"] == "abc"
+    r = open_zarr(rec)
+    assert r["s2"].dims == ("time", "band", "y", "x") and np.isfinite(r["s2"].values).all()
+    assert [str(v) for v in r["band"].values] == list(S2_BAND_NAMES)
+
+
+def test_export_refuses_a_cube_of_other_bands(products_cube, checkpoint, tmp_path):
+    _, cube_path = products_cube
+    cube = open_zarr(cube_path)
+    bad = cube.assign_coords(pol=np.array(["HH", "HV"], dtype=object))
+    bad_path = tmp_path / "bad.zarr"
+    bad.to_zarr(bad_path, zarr_format=3, consolidated=True)
+    out = tmp_path / "out.zarr"
+    with pytest.raises(InputDataError, match="s1 bands"):
+        export_tile(bad_path, checkpoint, embeddings_path=out, progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".out.zarr*"))
+
+
+def test_checkpoint_without_encoders_is_refused(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"config": {}, "fusion": {}}, path)
+    with pytest.raises(InputDataError, match="self-contained"):
+        load_embedding_model(path)
+    with pytest.raises(InputDataError, match="does not exist"):
+        load_embedding_model(tmp_path / "missing.pt")
+
+
+def test_cli_embeds_a_cube(products_cube, checkpoint, tmp_path):
+    _, cube_path = products_cube
+    out = tmp_path / "cli.zarr"
+    run = subprocess.run(
+        [sys.executable, "-m", "ecoembed", "embed", "--checkpoint", str(checkpoint)]
+        + ["--cube", str(cube_path), "--out", str(out), "--device", "cpu", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert open_zarr(out)["embedding"].notnull().all()
+    bad = subprocess.run(
+        [sys.executable, "-m", "ecoembed", "embed", "--checkpoint", str(tmp_path / "no.pt")]
+        + ["--cube", str(cube_path), "--out", str(tmp_path / "x.zarr")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert bad.returncode == 1 and "no.pt" in bad.stderr
+
+
+def test_read_window_pads_beyond_the_tile_with_missing_values(products_cube, model):
+    _, cube_path = products_cube
+    cube = open_zarr(cube_path)
+    ws = read_window(cube, model, slice(0, 8), slice(0, 8))
+    assert ws.s2.shape[2:] == (8 + 2 * model.halo,) * 2
+    assert np.isnan(ws.s2[:, :, : model.halo]).all() and np.isnan(ws.s1[:, :, :, 0]).all()
+    inner = ws.s1[:, :, model.halo :, model.halo :]
+    want = model.normalise("s1", cube["s1"].values[:, :, : 8 + model.halo, : 8 + model.halo])
+    np.testing.assert_allclose(inner, want)
+
+
+# --- tower series --------------------------------------------------------------------
+
+
+def test_footprint_weights_are_a_centred_gaussian():
+    from ecoembed.embed.sites import footprint
+
+    dr, dc, w = footprint(300.0, 10.0, 3)
+    assert w.sum() == pytest.approx(1.0)
+    assert ((dr == 0) & (dc == 0)).sum() == 1  # the tower pixel is sampled
+    assert np.hypot(dr, dc).max() * 10 <= 300
+    centre = w[(dr == 0) & (dc == 0)][0]
+    assert centre == w.max()
+    # symmetric, and exp(-d^2 / 2 sigma^2) with sigma 100 m
+    k = np.flatnonzero((dr == 3) & (dc == 0))[0]
+    assert w[k] / centre == pytest.approx(np.exp(-0.5 * 30**2 / 100**2))
+    assert np.allclose(np.sort(w[dr > 0]), np.sort(w[dr < 0]))
+
+
+def test_weighted_series_renormalises_over_pixels_with_values():
+    from ecoembed.embed.sites import weighted_series
+
+    values = np.array([[[1.0, 3.0, np.nan]], [[np.nan, np.nan, np.nan]]])
+    w = np.array([0.5, 0.25, 0.25])
+    out = weighted_series(values, w)
+    assert out[0, 0] == pytest.approx((0.5 * 1 + 0.25 * 3) / 0.75)
+    assert np.isnan(out[1, 0])
+
+
+def test_site_embeddings_locate_towers_and_report_those_outside(
+    products, products_cube, checkpoint, tmp_path
+):
+    from ecoembed.embed.sites import extract_site_embeddings
+    from ecoembed.io.fluxnet import read_site_table
+
+    _, cube_path = products_cube
+    sites = read_site_table(products["flux_dir"] / "sites_tile00.csv")
+    far = pd.DataFrame(
+        [{"SITE_ID": "XX-FAR", "LOCATION_LAT": -33.0, "LOCATION_LONG": 151.0, "IGBP": "GRA"}]
+    )
+    table_in = tmp_path / "sites.csv"
+    pd.concat([sites, far], ignore_index=True).to_csv(table_in, index=False)
+    out, table = tmp_path / "emb.parquet", tmp_path / "table.csv"
+    df = extract_site_embeddings(
+        {"tile00": cube_path},
+        checkpoint,
+        table_in,
+        out_path=out,
+        table_path=table,
+        radius_m=100,
+        stride_px=2,
+        progress=False,
+    )
+    status = pd.read_csv(table).set_index("site")
+    assert status.loc["XX-FAR", "status"] == "outside"
+    truth = open_zarr(products["truth_path"])
+    for site, row, col in zip(
+        truth["site"].values, truth["site_row"].values, truth["site_col"].values, strict=True
+    ):
+        assert (status.loc[site, "row"], status.loc[site, "col"]) == (row, col)
+    back = pd.read_parquet(out)
+    assert "XX-FAR" in back.attrs["sites_outside"] and "XX-FAR" not in set(back["site"])
+    cube = open_zarr(cube_path)
+    n_days = (
+        pd.Timestamp(max(cube["time"].values.max(), cube["time_s1"].values.max())).normalize()
+        - pd.Timestamp(min(cube["time"].values.min(), cube["time_s1"].values.min())).normalize()
+    ).days + 1
+    for (site, source), g in back.groupby(["site", "source"], observed=True):
+        assert len(g) == n_days and g["date"].is_monotonic_increasing
+        assert g[["e0", "e1", "e2", "e3"]].notna().all().all(), (site, source)
+    fused = df[df["source"] == "fused"]
+    assert fused["observed_fraction"].between(0, 1).all() and fused["e4"].notna().all()

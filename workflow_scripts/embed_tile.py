@@ -1,0 +1,38 @@
+"""Rules embed and embed_daily: one tile's products (ecoembed.embed.export).
+
+The same export is available outside Snakemake as ``python -m ecoembed embed``.
+"""
+
+import _common
+
+
+def main(cube, model, outputs: dict, embed_cfg: dict, provenance: dict, threads: int) -> None:
+    import torch
+
+    from ecoembed.embed.export import export_tile
+    from ecoembed.train.device import resolve_device
+
+    torch.set_num_threads(max(1, threads))
+    export_tile(
+        cube,
+        model,
+        embeddings_path=outputs.get("embeddings"),
+        reconstruction_path=outputs.get("reconstruction"),
+        daily_path=outputs.get("daily"),
+        window_px=int(embed_cfg["window_px"]),
+        provenance=provenance,
+        device=resolve_device(embed_cfg["device"]),
+        progress=True,
+    )
+
+
+if "snakemake" in globals():
+    _common.start_logging(snakemake.log[0])
+    main(
+        snakemake.input.cube,
+        snakemake.input.model,
+        dict(snakemake.output.items()),
+        dict(snakemake.params.embed),
+        dict(snakemake.params.provenance),
+        snakemake.threads,
+    )

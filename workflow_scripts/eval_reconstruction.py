@@ -1,0 +1,41 @@
+"""Rule eval_reconstruction: reconstruction error against truth and baselines
+(ecoembed.embed.reconstruction)."""
+
+import _common
+
+
+def main(tiles, recs, cubes, truths, model, out, cfg: dict, window_px, seed, threads):
+    import torch
+
+    from ecoembed.embed.reconstruction import write_reconstruction_table
+
+    torch.set_num_threads(max(1, threads))
+    paths = {
+        t: {"reconstruction": r, "cube": c, "truth": tr}
+        for t, r, c, tr in zip(tiles, recs, cubes, truths, strict=True)
+    }
+    write_reconstruction_table(
+        paths,
+        model,
+        out,
+        lambdas=[float(v) for v in cfg["whittaker_lambdas"]],
+        daily_stride_px=int(cfg["daily_stride_px"]),
+        window_px=int(window_px),
+        seed=int(seed),
+    )
+
+
+if "snakemake" in globals():
+    _common.start_logging(snakemake.log[0])
+    main(
+        list(snakemake.params.tiles),
+        list(snakemake.input.reconstructions),
+        list(snakemake.input.cubes),
+        list(snakemake.input.truths),
+        snakemake.input.model,
+        snakemake.output.table,
+        dict(snakemake.params.eval),
+        snakemake.params.window_px,
+        snakemake.params.seed,
+        snakemake.threads,
+    )
