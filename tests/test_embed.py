@@ -367,3 +367,65 @@ def test_site_embeddings_locate_towers_and_report_those_outside(
         assert g[["e0", "e1", "e2", "e3"]].notna().all().all(), (site, source)
     fused = df[df["source"] == "fused"]
     assert fused["observed_fraction"].between(0, 1).all() and fused["e4"].notna().all()
+
+
+# --- reconstruction evaluation -------------------------------------------------------
+
+
+def test_daily_truth_reproduces_the_truth_reflectance_on_s2_dates(products):
+    """The daily truth of days without S2 comes from the same model as s2_clear."""
+    from ecoembed.embed.reconstruction import daily_truth
+
+    truth = open_zarr(products["truth_path"])
+    days = dense.day_numbers(truth["time"].values[[3, 10, 20]])
+    r, c = np.meshgrid(np.arange(4, 12), np.arange(2, 8), indexing="ij")
+    got = daily_truth(truth, days, slice(0, 40), slice(10, 50), r, c)
+    want = truth["s2_clear"].values[[3, 10, 20]][:, :, r, c + 10]
+    assert got.shape == want.shape == (3, len(S2_BAND_NAMES), 8, 6)
+    np.testing.assert_allclose(got, want, atol=1.5e-4)  # int16 packing of s2_clear: 1e-4
+
+
+def test_linear_and_whittaker_baselines_use_clear_observations_only():
+    from ecoembed.embed.baselines import choose_lambda, linear_fill, whittaker_fill
+
+    rng = np.random.default_rng(5)
+    days = np.sort(rng.uniform(0, 365, 60))
+    signal = 0.2 + 0.1 * np.sin(2 * np.pi * days / 365)
+    values = np.broadcast_to(signal[:, None, None], (60, 2, 20)).copy()
+    values += rng.normal(0, 0.01, values.shape)
+    hidden = rng.random((60, 20)) < 0.5
+    values[np.broadcast_to(hidden[:, None], values.shape)] = np.nan
+    values[:, :, 0] = np.nan  # a pixel never seen clear: no value
+    to = np.arange(0, 365, 5.0)
+    want = 0.2 + 0.1 * np.sin(2 * np.pi * to / 365)
+    lin = linear_fill(values, days, to)
+    assert np.isnan(lin[:, :, 0]).all()
+    lam, scores = choose_lambda(values, days, [1.0, 1e3, 1e5], rng)
+    assert lam == min(scores, key=scores.get) and lam > 1.0  # a smooth signal: smooth more
+    wh = whittaker_fill(values, days, to, lam)
+    inside = (to > days[5]) & (to < days[-5])
+    err_lin = np.nanmean((lin[inside, :, 1:] - want[inside, None, None]) ** 2)
+    err_wh = np.nanmean((wh[inside, :, 1:] - want[inside, None, None]) ** 2)
+    assert err_wh < err_lin < 0.01**2 * 2  # both follow the signal; the smoother beats noise
+    # linear interpolation passes through the clear observations themselves
+    p = 3
+    clear = np.flatnonzero(~hidden[:, p])
+    np.testing.assert_allclose(
+        linear_fill(values[:, :, [p]], days, days[clear])[:, :, 0], values[clear, :, p], atol=1e-6
+    )
+
+
+def test_scores_compare_20m_bands_on_2x2_blocks():
+    from ecoembed.embed.reconstruction import ErrorSums, score
+
+    truth = np.zeros((1, 2, 4, 4), np.float32)
+    pred = np.zeros_like(truth)
+    pred[0, :, 0, 0] = 0.4  # one pixel off in both bands
+    mask = np.ones((1, 4, 4), bool)
+    sums = ErrorSums()
+    score(sums, "s2_dates", {"fused": pred}, truth, {"all": mask}, ["B04", "B11"])
+    t = sums.table(["B04", "B11"]).set_index("band")
+    assert t.loc["B04", "n"] == 16 and t.loc["B04", "rmse"] == pytest.approx(0.1)
+    # B11 (20 m): 4 blocks, the first off by the block mean 0.1
+    assert t.loc["B11", "n"] == 4 and t.loc["B11", "rmse"] == pytest.approx(0.05)
+    assert t.loc["all", "rmse"] == pytest.approx(np.sqrt((0.01 + 0.0025) / 2))

@@ -141,6 +141,35 @@ def test_workflow_tiny_end_to_end(tmp_path):
     assert (models / "fusion.pt").is_file() and set(fusion["sensor"]) == {"s2", "s1"}
     assert len(pd.read_csv(models / "fusion_curves.csv")) == 3
 
+    # export: embeddings on every S2 date, the reconstruction, tower series, evaluation
+    import torch
+
+    from ecoembed.embed.sites import SOURCES
+
+    res = tmp_path / "results"
+    ckpt = torch.load(models / "fusion.pt", weights_only=False)
+    for tile in plan.tile_ids(cfg["synth"]):
+        emb = zarrio.open_zarr(res / "embeddings" / f"{tile}.zarr")
+        cube = zarrio.open_zarr(res / "cube" / f"{tile}.zarr")
+        assert emb["embedding"].shape == (73, cfg["embedding_dim"], 128, 128)
+        assert emb.rio.crs == cube.rio.crs
+        assert (emb["observed"].values == cube["s2_valid"].values).all()
+        assert json.loads(emb.attrs["model"])["encoder_sha256"] == ckpt["encoder_sha256"]
+        rec = zarrio.open_zarr(res / "reconstruction" / f"{tile}.zarr")
+        assert bool(rec["s2"].notnull().all())
+    site_df = pd.read_parquet(res / "sites" / "site_embeddings.parquet")
+    assert set(site_df["source"]) == set(SOURCES)
+    assert sorted(site_df["site"].unique()) == sorted(sites["SITE_ID"])
+    # every calendar day from the first to the last acquisition of either sensor
+    span = (site_df["date"].max() - site_df["date"].min()).days + 1
+    assert span >= 360 and site_df["date"].min() == pd.Timestamp("2022-01-01")
+    assert site_df.groupby(["site", "source"], observed=True).size().eq(span).all()
+    recon = pd.read_csv(res / "eval" / "reconstruction.csv")
+    overall = recon[(recon["tile"] == "all") & (recon["band"] == "all")]
+    assert set(overall["method"]) == {"fused", "linear", "whittaker"}
+    assert set(overall["period"]) == {"s2_dates", "no_s2_days"}
+    assert (overall["n"] > 0).all() and overall["rmse"].between(0, 0.5).all()
+
     # every output is declared and up to date: a second run has nothing to do
     again = snakemake(tmp_path, "all", "-n", "--cores", "1", "--configfile", str(TINY))
     assert again.returncode == 0, again.stdout + again.stderr

@@ -153,20 +153,21 @@ def daily_truth(
     idx = pd.DatetimeIndex(truth["day"].values).get_indexer(pd.DatetimeIndex(dates))
     if (idx < 0).any():
         raise ValueError("the truth store does not cover every day of the cube")
+    # (day, pixel) and (pixel,) arrays: surface_reflectance broadcasts bands in front
     state = {
-        v: truth[v].isel(day=idx, **sel).values[:, r, c]
+        v: truth[v].isel(day=idx, **sel).values[:, r, c].reshape(idx.size, -1)
         for v in ("lai", "brown", "cab", "cw", "sm_surface")
     }
     land = SimpleNamespace(
         **{
-            v: truth[v].isel(**sel).values[r, c]
+            v: truth[v].isel(**sel).values[r, c].ravel()
             for v in ("soil_brightness", "landcover", "texture")
         }
     )
     refl = surface_reflectance(
         state["lai"], state["brown"], state["cab"], state["cw"], state["sm_surface"], land
     )
-    return np.moveaxis(refl, 0, 1)  # (C, D, ...) -> (D, C, ...)
+    return np.moveaxis(refl, 0, 1).reshape(idx.size, refl.shape[0], *np.shape(r))
 
 
 def evaluate_tile(

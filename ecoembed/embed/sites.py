@@ -198,7 +198,7 @@ def extract_site_embeddings(
     df["source"] = df["source"].astype(pd.CategoricalDtype(SOURCES))
     df.attrs = {
         "footprint": f"Gaussian, sigma {radius_m / 3:.0f} m, cut at {radius_m:.0f} m, "
-        f"every {stride_px}-th pixel, weights renormalised over pixels with a value",
+        f"sampled every {stride_px} px, weights renormalised over pixels with a value",
         "model": json.dumps(model.provenance, sort_keys=True, default=str),
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
         "sites_outside": ",".join(table.loc[table["status"] == "outside", "site"]),
