@@ -253,3 +253,69 @@ def test_fluxnet_filename_errors():
         fluxnet_dd_filename("USAR1", 2009, 2012)
     with pytest.raises(ValueError, match="after last year"):
         fluxnet_dd_filename("US-AR1", 2012, 2009)
+
+
+# --- daily GPP for the evaluation ----------------------------------------------------
+
+
+@needs_realdata
+def test_daily_gpp_of_the_real_us_ar1_file():
+    """Values read by hand from the CSV (rows 20090101, 20090531, 20100516)."""
+    from ecoembed.io.fluxnet import read_daily_gpp
+
+    nt = read_daily_gpp(US_AR1_DD, partitioning="NT", min_qc=0.5)
+    assert list(nt.columns) == ["GPP", "NEE_VUT_REF_QC", "SW_IN_F", "TA_F", "VPD_F"]
+    assert len(nt) == 1461
+    may31 = nt.loc["2009-05-31"]
+    assert may31["GPP"] == pytest.approx(8.23474)
+    assert may31["NEE_VUT_REF_QC"] == pytest.approx(0.916667)
+    assert (may31["SW_IN_F"], may31["TA_F"], may31["VPD_F"]) == pytest.approx(
+        (311.459, 25.853, 17.916)
+    )
+    # 2009-01-01 has QC 0: its GPP (0.0122488) is not kept; 233 days have QC < 0.5
+    assert np.isnan(nt.loc["2009-01-01", "GPP"]) and nt["GPP"].notna().sum() == 1461 - 233
+    dt = read_daily_gpp(US_AR1_DD, partitioning="DT", min_qc=0.0)
+    assert dt.loc["2010-05-16", "GPP"] == pytest.approx(1.01119)
+    both = read_daily_gpp(US_AR1_DD, partitioning="mean", min_qc=0.0)
+    assert both.loc["2009-05-31", "GPP"] == pytest.approx((8.23474 + 5.64524) / 2)
+
+
+@needs_realdata
+def test_daily_gpp_refuses_the_real_monthly_file():
+    from ecoembed.io.fluxnet import read_daily_gpp
+
+    with pytest.raises(InputDataError, match="monthly") as err:
+        read_daily_gpp(FR_PUE_MM)
+    assert "FR-Pue" in str(err.value)
+
+
+def test_daily_gpp_from_halfhourly_records(tmp_path):
+    """HH -> daily: GPP mean in umol m-2 s-1 times 1.0377, QC = share of QC <= 1,
+    incomplete days dropped."""
+    from ecoembed.io.fluxnet import UMOL_CO2_PER_S_TO_GC_PER_DAY, read_daily_gpp
+
+    start = pd.date_range("2020-06-01", periods=48 * 2 + 10, freq="30min")
+    gpp = np.where(np.arange(start.size) % 48 < 24, 4.0, 8.0)  # mean 6 on full days
+    qc = np.zeros(start.size, int)
+    qc[:12] = 2  # a quarter of day 1 medium-quality gap-filled
+    df = pd.DataFrame(
+        {
+            "TIMESTAMP_START": start.strftime("%Y%m%d%H%M"),
+            "TIMESTAMP_END": (start + pd.Timedelta("30min")).strftime("%Y%m%d%H%M"),
+            "GPP_NT_VUT_REF": gpp,
+            "NEE_VUT_REF_QC": qc,
+            "SW_IN_F": 100.0,
+            "TA_F": np.arange(start.size) / 10,
+            "VPD_F": -9999,
+        }
+    )
+    path = tmp_path / "FLX_XX-Hh1_FLUXNET2015_FULLSET_HH_2020-2020_1-4.csv"
+    df.to_csv(path, index=False)
+    daily = read_daily_gpp(path, min_qc=0.8)
+    assert list(daily.index.strftime("%Y-%m-%d")) == ["2020-06-01", "2020-06-02", "2020-06-03"]
+    assert daily["NEE_VUT_REF_QC"].iloc[0] == pytest.approx(0.75)
+    assert np.isnan(daily["GPP"].iloc[0])  # QC 0.75 < 0.8
+    assert daily["GPP"].iloc[1] == pytest.approx(6.0 * UMOL_CO2_PER_S_TO_GC_PER_DAY)
+    assert daily["TA_F"].iloc[1] == pytest.approx(np.arange(48, 96).mean() / 10)
+    assert daily["VPD_F"].isna().all()  # -9999 throughout
+    assert daily.iloc[2].isna().all()  # 10 of 48 records: incomplete day

@@ -162,3 +162,91 @@ def read_site_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     df.columns = [str(c).strip() for c in df.columns]
     _check_site_table(df, path)
     return df
+
+
+# --- daily GPP for the evaluation -------------------------------------------------------
+GPP_PARTITIONING = {
+    "NT": ("GPP_NT_VUT_REF",),
+    "DT": ("GPP_DT_VUT_REF",),
+    "mean": (
+        "GPP_NT_VUT_REF",
+        "GPP_DT_VUT_REF",
+    ),
+}
+QC_COLUMN = "NEE_VUT_REF_QC"
+MET_COLUMNS: tuple[str, ...] = ("SW_IN_F", "TA_F", "VPD_F")
+# half-hourly/hourly GPP is in umol CO2 m-2 s-1; a daily mean of it times this is gC m-2 d-1
+UMOL_CO2_PER_S_TO_GC_PER_DAY = 12.011e-6 * 86400.0
+# half-hourly QC flags: 0 measured, 1 good, 2 medium, 3 poor gap-filling; the daily QC of
+# ONEFlux is the fraction of measured and good-quality gap-filled records
+GOOD_SUBDAILY_QC = 1
+
+
+def _is_subdaily(index: pd.DatetimeIndex) -> bool:
+    return len(index) > 1 and pd.Series(index).diff().dropna().min() < pd.Timedelta(days=1)
+
+
+def _check_daily_steps(index: pd.DatetimeIndex, path: str | os.PathLike[str]) -> None:
+    steps = pd.Series(index).diff().dropna()
+    if len(steps) and steps.max() > pd.Timedelta(days=1):
+        kind = "monthly" if steps.min() >= pd.Timedelta(days=28) else "weekly or gapped"
+        raise InputDataError(
+            path,
+            f"not a daily or sub-daily FLUXNET file ({kind} time steps): use the DD or HH file",
+        )
+
+
+def daily_from_subdaily(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Half-hourly (HH) or hourly (HR) records -> daily values as in FLUXNET DD files.
+
+    GPP: daily mean x UMOL_CO2_PER_S_TO_GC_PER_DAY; meteorology: daily means; QC: fraction
+    of records with QC <= 1. A day is kept only when every record of it is present.
+    """
+    step = pd.Series(df.index).diff().dropna().mode().iloc[0]
+    per_day = int(pd.Timedelta(days=1) / step)
+    if per_day not in (24, 48):
+        raise InputDataError(path, f"sub-daily step of {step} (expected 30 or 60 minutes)")
+    days = df.index.normalize()
+    out = pd.DataFrame(index=pd.DatetimeIndex(sorted(days.unique()), name="TIMESTAMP"))
+    counts = df.groupby(days).size().reindex(out.index)
+    for col in df.columns:
+        grouped = df[col].groupby(days)
+        if col == QC_COLUMN:
+            values = (df[col] <= GOOD_SUBDAILY_QC).where(df[col].notna()).groupby(days).mean()
+        else:
+            values = grouped.mean().where(grouped.count() == per_day)
+            if col.startswith("GPP_"):
+                values = values * UMOL_CO2_PER_S_TO_GC_PER_DAY
+        out[col] = values.reindex(out.index).where(counts == per_day)
+    return out
+
+
+def read_daily_gpp(
+    path: str | os.PathLike[str],
+    *,
+    partitioning: str = "NT",
+    min_qc: float = 0.5,
+    met: Sequence[str] = MET_COLUMNS,
+) -> pd.DataFrame:
+    """Daily GPP (gC m-2 d-1), its QC fraction and the tower's meteorology from a FLUXNET
+    DD or HH/HR file (FLUXNET2015, ONEFlux, ICOS and AmeriFlux FLUXNET products).
+
+    partitioning: ``NT`` (GPP_NT_VUT_REF), ``DT`` (GPP_DT_VUT_REF) or ``mean`` of both.
+    GPP is set missing on days whose NEE_VUT_REF_QC (fraction of measured or good
+    gap-filled data) is below ``min_qc``. Columns: GPP, NEE_VUT_REF_QC, then ``met``.
+    """
+    if partitioning not in GPP_PARTITIONING:
+        raise ValueError(f"partitioning must be one of {sorted(GPP_PARTITIONING)}")
+    gpp_cols = GPP_PARTITIONING[partitioning]
+    df = read_fluxnet(path, variables=[*gpp_cols, QC_COLUMN, *met])
+    if _is_subdaily(df.index):
+        df = daily_from_subdaily(df, path)
+    else:
+        _check_daily_steps(df.index, path)
+    gpp = df[list(gpp_cols)].mean(axis=1, skipna=False)
+    keep = df[QC_COLUMN] >= min_qc
+    out = pd.DataFrame({"GPP": gpp.where(keep), QC_COLUMN: df[QC_COLUMN]}, index=df.index)
+    for col in met:
+        out[col] = df[col]
+    out.attrs = {"source": str(path), "partitioning": partitioning, "min_qc": min_qc}
+    return out
