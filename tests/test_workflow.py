@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -157,6 +158,15 @@ def test_workflow_tiny_end_to_end(tmp_path):
         assert json.loads(emb.attrs["model"])["encoder_sha256"] == ckpt["encoder_sha256"]
         rec = zarrio.open_zarr(res / "reconstruction" / f"{tile}.zarr")
         assert bool(rec["s2"].notnull().all())
+        daily = zarrio.open_zarr(res / "embeddings_daily" / f"{tile}.zarr")
+        days = pd.DatetimeIndex(daily["day"].values)
+        assert (days[1:] - days[:-1] == pd.Timedelta(days=1)).all() and len(days) >= 360
+        # on a day with an S2 acquisition the daily product is the S2-date product
+        t = 10
+        d = days.get_loc(pd.Timestamp(emb["time"].values[t]).normalize())
+        np.testing.assert_allclose(
+            daily["embedding"].values[d], emb["embedding"].values[t], atol=1e-5
+        )
     site_df = pd.read_parquet(res / "sites" / "site_embeddings.parquet")
     assert set(site_df["source"]) == set(SOURCES)
     assert sorted(site_df["site"].unique()) == sorted(sites["SITE_ID"])

@@ -262,7 +262,8 @@ def export_tile(
             n = len(targets) if emb_store is not None or rec_store is not None else 0
             parts = ([targets] if n else []) + ([daily] if daily is not None else [])
             prod = embed_window(model, series, concat_targets(*parts), decode=rec_store is not None)
-            emb = prod.embedding[:n].reshape(n, -1, h, w)
+            # (reshape(n, -1, ...) cannot infer a size when n is 0: daily product only)
+            emb = prod.embedding[:n].reshape(n, model.embedding_dim, h, w)
             obs = prod.observed[:n].reshape(n, h, w)
             if emb_store is not None:
                 emb_store.write(
