@@ -1,0 +1,1 @@
+"""GPP at flux towers: datasets of daily input windows, models, cross-validation, metrics."""
