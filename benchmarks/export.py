@@ -42,31 +42,9 @@ def default_checkpoint(path: Path) -> Path:
     """The default architecture (config.schema.yaml defaults), random weights."""
     import torch
 
-    from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
-    from ecoembed.models import ContextEncoder, FusionNetwork
+    from ecoembed.embed.model import untrained_checkpoint
 
-    torch.manual_seed(0)
-    states = {}
-    for name, bands in (("s2", S2_BAND_NAMES), ("s1", S1_POLARISATIONS)):
-        enc = ContextEncoder(len(bands), size=15, frames=11, latent_dim=7)
-        states[name] = {
-            "modality": name,
-            "config": {"size": 15, "frames": 11, "latent_dim": 7},
-            "encoder": enc.state_dict(),
-            "channels": len(bands),
-            "norm_mean": np.zeros(len(bands), np.float32),
-            "norm_std": np.ones(len(bands), np.float32),
-        }
-    fusion = FusionNetwork({"s2": 10, "s1": 2}, latent_dim=7, embedding_dim=7)
-    torch.save(
-        {
-            "config": {"embedding_dim": 7, "context_dates": 4},
-            "fusion": fusion.state_dict(),
-            "encoder_states": states,
-            "channels": {"s2": list(S2_BAND_NAMES), "s1": list(S1_POLARISATIONS)},
-        },
-        path,
-    )
+    torch.save(untrained_checkpoint(), path)
     return path
 
 

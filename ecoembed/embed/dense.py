@@ -42,6 +42,11 @@ def day_numbers(times: np.ndarray) -> np.ndarray:
     )
 
 
+def day_dates(days: np.ndarray) -> np.ndarray:
+    """Day numbers -> calendar dates (datetime64[D]) of the days they fall in."""
+    return DAY0.astype("datetime64[D]") + np.floor(days).astype("timedelta64[D]")
+
+
 @dataclass(frozen=True)
 class Targets:
     """The days to embed: day numbers, and the S2 acquisition of each day (-1: none)."""
@@ -184,27 +189,41 @@ def sensor_codes(
     return codes
 
 
+@dataclass(frozen=True)
+class ClearRanks:
+    """Each pixel's clear dates in time order, computed once per window.
+
+    order[i, p]: index of pixel p's i-th clear date (valid for i < cum[-1, p]);
+    cum[t, p]: number of clear dates of pixel p before acquisition t.
+    """
+
+    order: np.ndarray  # (T, P)
+    cum: np.ndarray  # (T + 1, P)
+
+    @classmethod
+    def of(cls, clear: np.ndarray) -> ClearRanks:
+        cum = np.zeros((clear.shape[0] + 1, clear.shape[1]), np.int64)
+        np.cumsum(clear, axis=0, out=cum[1:])
+        return cls(np.argsort(~clear, axis=0, kind="stable"), cum)
+
+
 def context_indices(
-    clear: np.ndarray, first_after_before: np.ndarray, first_after: np.ndarray, k: int
+    ranks: ClearRanks, first_after_before: np.ndarray, first_after: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each target and pixel, up to k // 2 clear dates before and k - k // 2 after.
 
-    clear: (T, P); first_after_before[d]: number of acquisitions strictly before target
-    d; first_after[d]: index of the first acquisition strictly after it. Returns indices
+    first_after_before[d]: number of acquisitions strictly before target d;
+    first_after[d]: index of the first acquisition strictly after it. Returns indices
     (D, P, k) and presence (D, P, k), nearest first, as in training.
     """
-    t_len, n_pix = clear.shape
-    order = np.argsort(~clear, axis=0, kind="stable")  # clear dates first, in time order
-    cum = np.zeros((t_len + 1, n_pix), np.int64)
-    np.cumsum(clear, axis=0, out=cum[1:])
-    count = cum[-1]
+    t_len, n_pix = ranks.order.shape
+    cum = ranks.cum
     kb, ka = k // 2, k - k // 2
     before = cum[first_after_before][:, :, None] - np.arange(1, kb + 1)  # rank in the clear list
     after = cum[first_after][:, :, None] + np.arange(ka)
     rank = np.concatenate([before, after], axis=2)
-    ok = (rank >= 0) & (rank < count[None, :, None])
-    safe = np.clip(rank, 0, t_len - 1)
-    idx = order[safe, np.arange(n_pix)[None, :, None]]
+    ok = (rank >= 0) & (rank < cum[-1][None, :, None])
+    idx = ranks.order[np.clip(rank, 0, t_len - 1), np.arange(n_pix)[None, :, None]]
     return np.where(ok, idx, 0), ok
 
 
@@ -288,6 +307,7 @@ def _embed_window(
     first_after = np.where(
         has_s2, targets.s2_index + 1, np.searchsorted(series.s2_days, targets.days, "right")
     )
+    ranks = ClearRanks.of(clear)
     n_days = len(targets)
     emb = np.empty((n_days, model.embedding_dim, n_pix), np.float32)
     observed = np.zeros((n_days, n_pix), bool)
@@ -299,7 +319,7 @@ def _embed_window(
     for d0 in range(0, n_days, day_batch):
         sl = slice(d0, min(d0 + day_batch, n_days))
         ctx, ctx_ok = context_indices(
-            clear, n_before[sl], first_after[sl], model.context_dates
+            ranks, n_before[sl], first_after[sl], model.context_dates
         )  # (d, P, k)
         day_t = torch.from_numpy(targets.days[sl]).float().to(device)
         day_idx = torch.from_numpy(np.maximum(targets.s2_index[sl], 0)).to(device)

@@ -31,9 +31,11 @@ from tqdm import tqdm
 
 from ecoembed.embed.dense import (
     Targets,
+    WindowProduct,
     WindowSeries,
     concat_targets,
     daily_targets,
+    day_dates,
     day_numbers,
     embed_window,
     s2_date_targets,
@@ -110,10 +112,6 @@ def daily_range(cube: xr.Dataset) -> tuple[int, int]:
     return int(np.floor(days.min())), int(np.floor(days.max()))
 
 
-def _dates_of(day_numbers_: np.ndarray) -> np.ndarray:
-    return np.datetime64("2000-01-01", "D") + np.floor(day_numbers_).astype("timedelta64[D]")
-
-
 def _spatial(cube: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
     ds = ds.assign_coords(y=cube["y"].values, x=cube["x"].values)
     return ds.rio.write_crs(cube.rio.crs).rio.write_transform(cube.rio.transform())
@@ -169,6 +167,17 @@ def reconstruction_template(cube: xr.Dataset, attrs: dict) -> tuple[xr.Dataset, 
             "observed": (("time", "y", "x"), False, OBSERVED_ATTRS),
         },
         attrs,
+    )
+
+
+def _embedding_part(time_dim: str, prod: WindowProduct, days: slice, h: int, w: int) -> xr.Dataset:
+    """The rows ``days`` of a window's product, as the region of an embedding store."""
+    emb = prod.embedding[days]
+    return xr.Dataset(
+        {
+            "embedding": ((time_dim, "dim", "y", "x"), emb.reshape(*emb.shape[:2], h, w)),
+            "observed": ((time_dim, "y", "x"), prod.observed[days].reshape(-1, h, w)),
+        }
     )
 
 
@@ -244,7 +253,7 @@ def export_tile(
                 RegionWriter(
                     daily_path,
                     *embedding_template(
-                        cube, model, "day", pd.DatetimeIndex(_dates_of(daily.days)).values, attrs
+                        cube, model, "day", pd.DatetimeIndex(day_dates(daily.days)).values, attrs
                     ),
                 )
             )
@@ -262,41 +271,18 @@ def export_tile(
             n = len(targets) if emb_store is not None or rec_store is not None else 0
             parts = ([targets] if n else []) + ([daily] if daily is not None else [])
             prod = embed_window(model, series, concat_targets(*parts), decode=rec_store is not None)
-            # (reshape(n, -1, ...) cannot infer a size when n is 0: daily product only)
-            emb = prod.embedding[:n].reshape(n, model.embedding_dim, h, w)
-            obs = prod.observed[:n].reshape(n, h, w)
+            part = slice(0, n)
             if emb_store is not None:
-                emb_store.write(
-                    xr.Dataset(
-                        {
-                            "embedding": (("time", "dim", "y", "x"), emb),
-                            "observed": (("time", "y", "x"), obs),
-                        }
-                    ),
-                    region,
-                )
+                emb_store.write(_embedding_part("time", prod, part, h, w), region)
             if rec_store is not None:
-                rec = prod.s2[:n].reshape(n, -1, h, w)
                 rec_store.write(
                     xr.Dataset(
                         {
-                            "s2": (("time", "band", "y", "x"), rec),
-                            "observed": (("time", "y", "x"), obs),
+                            "s2": (("time", "band", "y", "x"), prod.s2[part].reshape(n, -1, h, w)),
+                            "observed": (("time", "y", "x"), prod.observed[part].reshape(n, h, w)),
                         }
                     ),
                     region,
                 )
             if day_store is not None:
-                nd = len(daily)
-                day_store.write(
-                    xr.Dataset(
-                        {
-                            "embedding": (
-                                ("day", "dim", "y", "x"),
-                                prod.embedding[n:].reshape(nd, -1, h, w),
-                            ),
-                            "observed": (("day", "y", "x"), prod.observed[n:].reshape(nd, h, w)),
-                        }
-                    ),
-                    region,
-                )
+                day_store.write(_embedding_part("day", prod, slice(n, None), h, w), region)

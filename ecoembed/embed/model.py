@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from ecoembed.io.errors import InputDataError
+from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
 from ecoembed.models import ContextEncoder, FusionNetwork
-from ecoembed.train.fusion import encoder_from_state, file_sha256
+from ecoembed.train.fusion import encoder_from_state, export_checkpoint, file_sha256
 
 SENSORS = ("s2", "s1")
 
@@ -114,3 +115,36 @@ def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -
         provenance=provenance,
     )
     return model.to(device)
+
+
+def untrained_checkpoint(
+    *,
+    size: int = 15,
+    frames: int = 11,
+    latent_dim: int = 7,
+    embedding_dim: int = 7,
+    context_dates: int = 4,
+    seed: int = 0,
+) -> dict:
+    """A fusion checkpoint of the given architecture with random weights: what export
+    speed does not depend on (benchmarks) and what equivalence tests need."""
+    torch.manual_seed(seed)
+    norm = {"s2": (0.1, 0.05), "s1": (-12.0, 3.0)}  # typical reflectance and dB scales
+    bands = {"s2": list(S2_BAND_NAMES), "s1": list(S1_POLARISATIONS)}
+    states = {}
+    for name, names in bands.items():
+        enc = ContextEncoder(len(names), size=size, frames=frames, latent_dim=latent_dim)
+        mean, std = norm[name]
+        states[name] = {
+            "modality": name,
+            "config": {"size": size, "frames": frames, "latent_dim": latent_dim},
+            "encoder": enc.state_dict(),
+            "channels": len(names),
+            "norm_mean": np.full(len(names), mean, np.float32),
+            "norm_std": np.full(len(names), std, np.float32),
+        }
+    fusion = FusionNetwork(
+        {m: len(n) for m, n in bands.items()}, latent_dim=latent_dim, embedding_dim=embedding_dim
+    )
+    config = {"embedding_dim": embedding_dim, "context_dates": context_dates, "seed": seed}
+    return export_checkpoint(config, fusion, states, bands)

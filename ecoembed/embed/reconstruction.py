@@ -31,9 +31,9 @@ import xarray as xr
 from tqdm import tqdm
 
 from ecoembed.embed.baselines import choose_lambda, linear_fill, whittaker_fill
-from ecoembed.embed.dense import Targets, daily_targets, day_numbers, embed_window
+from ecoembed.embed.dense import Targets, daily_targets, day_dates, day_numbers, embed_window
 from ecoembed.embed.export import cube_grid, daily_range, read_window
-from ecoembed.embed.model import load_embedding_model
+from ecoembed.embed.model import EmbeddingModel, load_embedding_model
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.sentinel import S2_BANDS
 from ecoembed.io.zarrio import open_zarr
@@ -149,8 +149,7 @@ def daily_truth(
     """Clear-sky reflectance (D, C, *r.shape) of calendar days at window pixels (r, c), from
     the truth's daily land-surface state (the same model that made ``s2_clear``)."""
     sel = {"y": rows, "x": cols}
-    dates = np.datetime64("2000-01-01", "D") + np.floor(days).astype("timedelta64[D]")
-    idx = pd.DatetimeIndex(truth["day"].values).get_indexer(pd.DatetimeIndex(dates))
+    idx = pd.DatetimeIndex(truth["day"].values).get_indexer(pd.DatetimeIndex(day_dates(days)))
     if (idx < 0).any():
         raise ValueError("the truth store does not cover every day of the cube")
     # (day, pixel) and (pixel,) arrays: surface_reflectance broadcasts bands in front
@@ -174,7 +173,7 @@ def evaluate_tile(
     reconstruction_path: str | Path,
     cube_path: str | Path,
     truth_path: str | Path,
-    checkpoint: str | Path,
+    model: EmbeddingModel,
     *,
     lambdas: list[float],
     daily_stride_px: int = 16,
@@ -184,7 +183,6 @@ def evaluate_tile(
 ) -> tuple[pd.DataFrame, dict]:
     """Error table of one tile (see module doc) and the chosen Whittaker lambda."""
     rec, cube, truth = (open_zarr(p) for p in (reconstruction_path, cube_path, truth_path))
-    model = load_embedding_model(checkpoint)
     bands = [str(b) for b in cube["band"].values]
     days = day_numbers(cube["time"].values)
     grid = cube_grid(cube)
@@ -255,9 +253,10 @@ def evaluate_tiles(
 ) -> pd.DataFrame:
     """All tiles, plus a pooled ``tile == "all"`` block (errors pooled over tiles)."""
     tables, lams = [], {}
+    model = load_embedding_model(checkpoint)
     for tile, paths in tiles.items():
         t, info = evaluate_tile(
-            paths["reconstruction"], paths["cube"], paths["truth"], checkpoint, **kwargs
+            paths["reconstruction"], paths["cube"], paths["truth"], model, **kwargs
         )
         tables.append(t)
         lams[tile] = info["whittaker_lambda"]

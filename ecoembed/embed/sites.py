@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ecoembed.embed.dense import (
     daily_targets,
+    day_dates,
     embed_window,
 )
 from ecoembed.embed.export import check_cube, daily_range, read_window
@@ -151,9 +152,7 @@ def site_frames(
     daily1 = interpolate_daily(*prod.codes["s1"], series.s1_days, targets.days)
     out["s2"] = (weighted_series(daily2, w), out["fused"][1])
     out["s1"] = (weighted_series(daily1, w), np.full(len(targets), np.nan))
-    dates = pd.DatetimeIndex(
-        np.datetime64("2000-01-01", "D") + np.floor(targets.days).astype("timedelta64[D]")
-    )
+    dates = pd.DatetimeIndex(day_dates(targets.days))
     frames = []
     for source in SOURCES:
         values, observed = out[source]

@@ -73,6 +73,26 @@ def encoder_record(state: dict) -> dict:
     return {k: state[k] for k in keys}
 
 
+def export_checkpoint(
+    config: dict,
+    fusion: FusionNetwork,
+    encoder_states: dict[str, dict],
+    channels: dict[str, list[str]],
+    encoder_paths: dict[str, str | Path] | None = None,
+) -> dict:
+    """The final fusion checkpoint: self-contained, the frozen encoders travel inside, so
+    this file alone embeds new data (ecoembed.embed.model.load_embedding_model)."""
+    paths = encoder_paths or {}
+    return {
+        "config": config,
+        "fusion": fusion.state_dict(),
+        "encoders": {m: str(p) for m, p in paths.items()},
+        "encoder_states": {m: encoder_record(st) for m, st in encoder_states.items()},
+        "encoder_sha256": {m: file_sha256(p) for m, p in paths.items()},
+        "channels": channels,
+    }
+
+
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -324,15 +344,13 @@ def train_fusion(
         pd.DataFrame(curves).to_csv(tmp, index=False)
     save_checkpoint(
         outputs.model,
-        {
-            "config": asdict(cfg),
-            "fusion": net.state_dict(),
-            "encoders": {m: str(p) for m, p in encoder_paths.items()},
-            # the frozen encoders travel inside, so this file alone embeds new data
-            "encoder_states": {"s2": encoder_record(st2), "s1": encoder_record(st1)},
-            "encoder_sha256": {m: file_sha256(p) for m, p in encoder_paths.items()},
-            "channels": {"s2": list(s2_series[0].channels), "s1": list(s1_series[0].channels)},
-        },
+        export_checkpoint(
+            asdict(cfg),
+            net,
+            {"s2": st2, "s1": st1},
+            {"s2": list(s2_series[0].channels), "s1": list(s1_series[0].channels)},
+            encoder_paths,
+        ),
     )
     outputs.checkpoint.unlink()
     return {"figures": figures, "curves": curves}
