@@ -40,6 +40,7 @@ class FusionConfig:
     examples_per_tile: int = 2000
     context_dates: int = 4  # clear S2 dates, half before and half after the day
     p_hide: float = 0.5
+    consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
     seed: int = 42
 
 
@@ -200,6 +201,38 @@ def _batch(ex: dict, idx: np.ndarray, hide: np.ndarray, device: torch.device) ->
     )
 
 
+def hidden_day(inputs: tuple) -> tuple:
+    """The same inputs with every example's own S2 code hidden."""
+    day_code, present, *rest = inputs
+    return (day_code, torch.zeros_like(present), *rest)
+
+
+def consistency_loss(net: FusionNetwork, inputs: tuple, z: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between the embedding of each visible day computed without
+    its own S2 view and the embedding with it (held fixed): the reconstructed embedding
+    of a cloudy day should land where a clear view would have put it, so that the daily
+    product has no jump between observed and reconstructed days."""
+    visible = inputs[1]
+    if not bool(visible.any()):
+        return z.new_zeros(())
+    z_hidden, _ = net(*hidden_day(inputs))
+    return ((z_hidden[visible] - z[visible].detach()) ** 2).mean()
+
+
+def heldout_consistency(net: FusionNetwork, ex: dict) -> tuple[float, float]:
+    """Held-out embeddings with the day hidden minus with it visible: the RMS distance
+    (what context and S1 cannot know about the day, plus any offset) and the RMS over
+    dimensions of the mean difference (the systematic offset alone)."""
+    idx = np.flatnonzero(ex["held_out"])
+    device = next(net.parameters()).device
+    inputs, _, _ = _batch(ex, idx, np.zeros(idx.size, bool), device)
+    with torch.no_grad():
+        z_vis, _ = net(*inputs)
+        z_hid, _ = net(*hidden_day(inputs))
+    diff = z_hid - z_vis
+    return float(torch.sqrt((diff**2).mean())), float(torch.sqrt((diff.mean(0) ** 2).mean()))
+
+
 def heldout_rmse(net: FusionNetwork, ex: dict, hide: bool) -> tuple[np.ndarray, np.ndarray]:
     idx = np.flatnonzero(ex["held_out"])
     device = next(net.parameters()).device
@@ -276,26 +309,34 @@ def train_fusion(
         ):
             sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
             inputs, y2, y1 = _batch(ex, order[sl], hide[sl], device)
-            _, dec = net(*inputs)
+            z, dec = net(*inputs)
             loss = ((dec["s2"] - y2) ** 2).mean() + ((dec["s1"] - y1) ** 2).mean()
+            if cfg.consistency > 0:
+                loss = loss + cfg.consistency * consistency_loss(net, inputs, z)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss)
+            total += float(loss.detach())
         net.eval()
         s2_hidden, _ = heldout_rmse(net, ex, hide=True)
+        gap, offset = heldout_consistency(net, ex)
         curves.append(
             {
                 "epoch": epoch + 1,
                 "train_loss": total / n_batches,
                 "heldout_s2_rmse_hidden": float(s2_hidden.mean()),
+                "heldout_embedding_gap": gap,
+                "heldout_embedding_offset": offset,
             }
         )
         log.info(
-            "fusion epoch %d: train loss %.4f, held-out S2 RMSE (day hidden) %.4f",
+            "fusion epoch %d: train loss %.4f, held-out S2 RMSE (day hidden) %.4f, "
+            "embedding hidden - visible: RMS %.4f, offset %.4f",
             epoch + 1,
             total / n_batches,
             s2_hidden.mean(),
+            gap,
+            offset,
         )
         save_checkpoint(
             outputs.checkpoint,
