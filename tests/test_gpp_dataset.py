@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecoembed.gpp.dataset import build_examples, site_features, windows
+from ecoembed.gpp.dataset import (
+    common_targets,
+    site_features,
+    site_series,
+    summary_names,
+    window_summaries,
+    windows,
+)
 
 
 def daily(values, start="2022-01-01"):
@@ -40,17 +47,55 @@ def test_windows_skip_missing_days_and_failed_qc():
     assert np.isfinite(x).all()
 
 
-def test_build_examples_over_sites_from_the_site_table():
+def test_site_features_pick_one_source_of_one_site():
     rows = []
     for site in ("A", "B"):
         for source in ("fused", "s1"):
             for k, day in enumerate(daily(range(10))):
-                rows.append({"site": site, "date": day, "source": source, "e0": k, "e1": 2 * k})
+                rows.append(
+                    {"site": site, "date": day, "source": source, "e0": k, "e1": 2 * k, "e2": None}
+                )
     table = pd.DataFrame(rows)
-    feats = {s: site_features(table, s, "fused") for s in ("A", "B")}
-    gpp = {s: pd.Series(1.0, index=daily(range(10))) for s in ("A", "B")}
-    ex = build_examples(feats, gpp, window_days=4)
-    assert len(ex) == 2 * 7 and ex.features == ("e0", "e1")
-    assert set(ex.site) == {"A", "B"} and ex.x.shape == (14, 4, 2)
+    table.loc[(table.site == "B") & (table.source == "s1"), "e0"] += 100
+    feats = site_features(table, "B", "s1")
+    assert list(feats.columns) == ["e0", "e1"]  # the all-missing dimension is dropped
+    np.testing.assert_array_equal(feats["e0"], np.arange(10) + 100)
     with pytest.raises(ValueError, match="window_days"):
-        windows(feats["A"], gpp["A"], window_days=0)
+        windows(feats, pd.Series(1.0, index=feats.index), window_days=0)
+
+
+def test_series_on_a_given_calendar_and_summaries_equal_explicit_windows():
+    rng = np.random.default_rng(0)
+    days = daily(range(60))
+    feats = pd.DataFrame(rng.normal(size=(60, 2)), index=days, columns=["a", "b"])
+    feats.iloc[20, 1] = np.nan
+    gpp = pd.Series(rng.normal(size=60), index=days)
+    calendar = pd.date_range("2021-12-20", "2022-03-10")
+    s = site_series("A", feats, gpp, window_days=10, lead_days=3, days=calendar)
+    assert s.dates.size == calendar.size and s.dates[0] == np.datetime64("2021-12-20")
+    x, y, d = windows(feats, gpp, window_days=10, lead_days=3)
+    np.testing.assert_array_equal(s.dates[s.target], d)
+    np.testing.assert_array_equal(s.gpp[s.target], y)
+    summ = window_summaries(s)
+    names = summary_names(s.features, 10)
+    assert summ.shape == (len(y), 8) and len(names) == 8
+    expected = np.concatenate(
+        [x[:, -1], x[:, -7:].mean(1), x[:, -10:].mean(1), x.mean(1)], axis=1
+    )  # the month is capped at the 10-day window
+    np.testing.assert_allclose(summ, expected, rtol=1e-5, atol=1e-6)
+    assert names[0] == "a_mean1d" and names[-1] == "b_mean10d"
+
+
+def test_common_targets_are_the_days_every_set_has():
+    days = daily(range(30))
+    gpp = pd.Series(1.0, index=days)
+    a = pd.DataFrame({"x": np.ones(30)}, index=days)
+    b = a.copy()
+    b.iloc[15] = np.nan
+    sa = site_series("A", a, gpp, window_days=5, days=days)
+    sb = site_series("A", b, gpp, window_days=5, days=days)
+    keep = common_targets([sa, sb])
+    assert keep.sum() == sb.target.sum() == sa.target.sum() - 5
+    assert not sa.restrict(keep).target[15:20].any()
+    with pytest.raises(ValueError, match="different days"):
+        common_targets([sa, site_series("A", a.iloc[:20], gpp.iloc[:20], window_days=5)])

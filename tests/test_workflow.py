@@ -85,6 +85,20 @@ def test_dry_run_builds_the_dag_of_tiny(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_dry_run_plans_gpp_eval_on_the_default_config(tmp_path):
+    run = snakemake(tmp_path, "gpp_eval", "-n", "--cores", "8")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    for rule in ("pretrain", "train_fusion", "site_embeddings", "gpp_inputs", "gpp_eval"):
+        assert f"rule {rule}:" in out
+    sets = load_config(REPO / "config.yaml")["gpp"]["input_sets"]
+    for name in sets:
+        assert f"results/gpp/cv/{name}.parquet" in out
+        assert f"results/gpp/cv/{name}+met.parquet" in out
+    assert "rule embed:" not in out  # GPP needs the towers' series, not whole tiles
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_workflow_tiny_end_to_end(tmp_path):
     """The default target (synthetic world, then the analysis-ready cubes) on tiny."""
@@ -179,6 +193,38 @@ def test_workflow_tiny_end_to_end(tmp_path):
     assert set(overall["method"]) == {"fused", "linear", "whittaker"}
     assert set(overall["period"]) == {"s2_dates", "no_s2_days"}
     assert (overall["n"] > 0).all() and overall["rmse"].between(0, 0.5).all()
+
+    # GPP: every input set (and +met) by both models, leave-one-site-out only (one year)
+    metrics = pd.read_csv(res / "gpp" / "metrics.csv")
+    assert list(metrics.columns) == [
+        "input_set",
+        "model",
+        "split",
+        "site",
+        "r2",
+        "rmse",
+        "bias",
+        "n",
+    ]
+    sets = {s + m for s in cfg["gpp"]["input_sets"] for m in ("", "+met")}
+    assert set(metrics["input_set"]) == sets and set(metrics["split"]) == {"loso"}
+    assert set(metrics["model"]) == {"temporal_net", "gbm"}
+    pooled = metrics[metrics["site"] == "pooled"]
+    assert len(pooled) == 2 * len(sets) and pooled["n"].nunique() == 1  # the same days
+    assert pooled["n"].iloc[0] > 100 and pooled["rmse"].between(0, 20).all()
+    assert set(metrics["site"]) == {"pooled", *sites["SITE_ID"]}
+    pred = pd.read_parquet(res / "gpp" / "predictions.parquet")
+    assert list(pred.columns[:7]) == [
+        "site",
+        "date",
+        "input_set",
+        "model",
+        "split",
+        "fold",
+        "observed",
+    ]
+    assert json.loads(pred.attrs["provenance"])["config"]["gpp"] == cfg["gpp"]
+    assert "examples" in (res / "logs" / "gpp" / "cv_fused+met.log").read_text()
 
     # every output is declared and up to date: a second run has nothing to do
     again = snakemake(tmp_path, "all", "-n", "--cores", "1", "--configfile", str(TINY))

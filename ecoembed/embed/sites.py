@@ -121,6 +121,32 @@ def interpolate_daily(codes: np.ndarray, have: np.ndarray, days: np.ndarray, to:
     return out
 
 
+@dataclass(frozen=True)
+class SiteFootprint:
+    """A tower's footprint pixels inside its tile: offsets from the tower pixel, weights."""
+
+    dr: np.ndarray
+    dc: np.ndarray
+    weights: np.ndarray
+    reach: int  # the footprint fits in the square of side 2 * reach + 1 around the tower
+
+
+def site_footprint(
+    cube: xr.Dataset, site: SitePixel, *, radius_m: float, stride_px: int
+) -> SiteFootprint:
+    """The footprint of :func:`footprint` on the cube's grid, cut to the tile."""
+    res = float(abs(cube.rio.transform().a))
+    dr, dc, w = footprint(radius_m, res, stride_px)
+    reach = int(max(np.abs(dr).max(), np.abs(dc).max()))
+    inside = (
+        (site.row + dr >= 0)
+        & (site.row + dr < cube.sizes["y"])
+        & (site.col + dc >= 0)
+        & (site.col + dc < cube.sizes["x"])
+    )
+    return SiteFootprint(dr[inside], dc[inside], w[inside], reach)
+
+
 def site_frames(
     model: EmbeddingModel,
     cube: xr.Dataset,
@@ -130,20 +156,12 @@ def site_frames(
     stride_px: int,
 ) -> pd.DataFrame:
     """The three daily footprint series of one tower (long table, one row per day/source)."""
-    res = float(abs(cube.rio.transform().a))
-    dr, dc, w = footprint(radius_m, res, stride_px)
-    reach = int(max(np.abs(dr).max(), np.abs(dc).max()))
+    fp = site_footprint(cube, site, radius_m=radius_m, stride_px=stride_px)
+    reach, w = fp.reach, fp.weights
     rows = slice(site.row - reach, site.row + reach + 1)
     cols = slice(site.col - reach, site.col + reach + 1)
-    inside = (
-        (site.row + dr >= 0)
-        & (site.row + dr < cube.sizes["y"])
-        & (site.col + dc >= 0)
-        & (site.col + dc < cube.sizes["x"])
-    )
-    dr, dc, w = dr[inside], dc[inside], w[inside]
     size = 2 * reach + 1
-    pixels = (dr + reach) * size + (dc + reach)
+    pixels = (fp.dr + reach) * size + (fp.dc + reach)
     series = read_window(cube, model, rows, cols)
     targets = daily_targets(series.s2_days, *daily_range(cube))
     prod = embed_window(model, series, targets, pixels=pixels, decode=False, keep_codes=True)

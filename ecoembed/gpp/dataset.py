@@ -5,28 +5,49 @@ For a tower and a day d, the inputs are the daily features (embedding dimensions
 before d, and the target is the tower's GPP on d (DESIGN.md, "Evaluation protocol").
 A day is an example only when its GPP passed the QC filter and every day of its window
 has every feature: nothing is imputed here.
+
+Neighbouring days' windows overlap by all but one day, so the examples are kept as one
+daily series per tower (:class:`SiteSeries`) with a mask of the example days, and models
+compute on the series (a causal convolution, rolling summaries) rather than on a stack of
+copied windows; :func:`windows` gives the explicit stack where one is wanted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 EMBEDDING_PREFIX = "e"
+SUMMARY_DAYS = (1, 7, 30)  # besides the whole window: the last day, week and month
 
 
 @dataclass(frozen=True)
-class Examples:
-    x: np.ndarray  # (N, window_days, K) float32
-    y: np.ndarray  # (N,) GPP, gC m-2 d-1
-    site: np.ndarray  # (N,) site id
-    date: np.ndarray  # (N,) datetime64[D] of the target day
-    features: tuple[str, ...]
+class SiteSeries:
+    """One tower's daily inputs and GPP on one calendar, and which days are examples.
 
-    def __len__(self) -> int:
-        return int(self.y.size)
+    ``target[d]`` is True when day d is an example: its GPP is known and the window of
+    ``window_days`` days ending at day ``d - lead_days`` is complete.
+    """
+
+    site: str
+    dates: np.ndarray  # (D,) datetime64[D], consecutive days
+    x: np.ndarray  # (D, K) float32, NaN where missing
+    gpp: np.ndarray  # (D,) float64, NaN where missing or QC-filtered
+    target: np.ndarray  # (D,) bool
+    features: tuple[str, ...]
+    window_days: int
+    lead_days: int
+
+    @property
+    def window_end(self) -> np.ndarray:
+        """Index of the last window day of each example day (where ``target``)."""
+        return np.flatnonzero(self.target) - self.lead_days
+
+    def restrict(self, keep: np.ndarray) -> SiteSeries:
+        """The same series with fewer example days (``target & keep``)."""
+        return replace(self, target=self.target & np.asarray(keep, bool))
 
 
 def site_features(site_embeddings: pd.DataFrame, site: str, source: str) -> pd.DataFrame:
@@ -37,6 +58,50 @@ def site_features(site_embeddings: pd.DataFrame, site: str, source: str) -> pd.D
     return sel.set_index(pd.DatetimeIndex(sel["date"]).normalize())[cols].sort_index()
 
 
+def complete_windows(complete: np.ndarray, window_days: int) -> np.ndarray:
+    """ok[i]: days i - window_days + 1 .. i all complete (False for the first days)."""
+    run = np.convolve(complete.astype(int), np.ones(window_days, int))[: complete.size]
+    return run == window_days
+
+
+def site_series(
+    site: str,
+    features: pd.DataFrame,
+    gpp: pd.Series,
+    *,
+    window_days: int,
+    lead_days: int = 0,
+    days: pd.DatetimeIndex | None = None,
+) -> SiteSeries:
+    """Align a tower's features and GPP (both indexed by calendar day) on one calendar:
+    ``days``, or every day either covers. Days missing from ``features`` count as missing
+    features.
+    """
+    if window_days < 1 or lead_days < 0:
+        raise ValueError("window_days must be >= 1 and lead_days >= 0")
+    if days is None:
+        days = pd.date_range(
+            min(features.index.min(), gpp.index.min()),
+            max(features.index.max(), gpp.index.max()),
+        )
+    x = features.reindex(days).to_numpy(np.float32)
+    g = gpp.reindex(days).to_numpy(np.float64)
+    ok_window = complete_windows(np.isfinite(x).all(axis=1), window_days)
+    end = np.arange(days.size) - lead_days
+    target = (end >= 0) & np.isfinite(g)
+    target[target] &= ok_window[end[target]]
+    return SiteSeries(
+        site,
+        days.values.astype("datetime64[D]"),
+        x,
+        g,
+        target,
+        tuple(str(c) for c in features.columns),
+        window_days,
+        lead_days,
+    )
+
+
 def windows(
     features: pd.DataFrame,
     gpp: pd.Series,
@@ -44,61 +109,40 @@ def windows(
     window_days: int,
     lead_days: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(N, window_days, K) inputs, (N,) targets and (N,) dates of one tower's examples.
-
-    features and gpp are indexed by calendar day; days missing from ``features`` count as
-    missing features.
-    """
-    if window_days < 1 or lead_days < 0:
-        raise ValueError("window_days must be >= 1 and lead_days >= 0")
-    days = pd.date_range(
-        min(features.index.min(), gpp.index.min()), max(features.index.max(), gpp.index.max())
-    )
-    f = features.reindex(days).to_numpy(np.float32)  # (D, K) with NaN for missing days
-    g = gpp.reindex(days).to_numpy(np.float64)
-    complete = np.isfinite(f).all(axis=1)
-    # complete_windows[i]: days i - window_days + 1 .. i all complete
-    run = np.convolve(complete.astype(int), np.ones(window_days, int))[: days.size]
-    complete_windows = run == window_days
-    target = np.arange(days.size)
-    end = target - lead_days
-    ok = (end >= window_days - 1) & np.isfinite(g)
-    ok[ok] &= complete_windows[end[ok]]
-    idx = target[ok]
-    starts = end[ok] - window_days + 1
+    """(N, window_days, K) inputs, (N,) targets and (N,) dates of one tower's examples."""
+    s = site_series("", features, gpp, window_days=window_days, lead_days=lead_days)
+    starts = s.window_end - window_days + 1
     x = (
-        np.stack([f[s : s + window_days] for s in starts])
-        if idx.size
-        else np.zeros((0, window_days, f.shape[1]), np.float32)
+        np.stack([s.x[i : i + window_days] for i in starts])
+        if starts.size
+        else np.zeros((0, window_days, s.x.shape[1]), np.float32)
     )
-    return x, g[idx], days.values[idx].astype("datetime64[D]")
+    return x, s.gpp[s.target], s.dates[s.target]
 
 
-def build_examples(
-    per_site_features: dict[str, pd.DataFrame],
-    per_site_gpp: dict[str, pd.Series],
-    *,
-    window_days: int,
-    lead_days: int = 0,
-) -> Examples:
-    """All towers' examples of one input set (the same feature columns at every tower)."""
-    names = None
-    xs, ys, sites, dates = [], [], [], []
-    for site, feats in per_site_features.items():
-        if names is None:
-            names = tuple(feats.columns)
-        elif tuple(feats.columns) != names:
-            raise ValueError(f"site {site}: features {list(feats.columns)} differ from {names}")
-        x, y, d = windows(feats, per_site_gpp[site], window_days=window_days, lead_days=lead_days)
-        xs.append(x)
-        ys.append(y)
-        dates.append(d)
-        sites.append(np.full(y.size, site, dtype=object))
-    k = len(names or ())
-    return Examples(
-        np.concatenate(xs) if xs else np.zeros((0, window_days, k), np.float32),
-        np.concatenate(ys) if ys else np.zeros(0),
-        np.concatenate(sites) if sites else np.zeros(0, object),
-        np.concatenate(dates) if dates else np.zeros(0, "datetime64[D]"),
-        names or (),
-    )
+def window_summaries(series: SiteSeries) -> np.ndarray:
+    """(N, 4 K) per example day: the last day's features and their means over the last
+    week, the last month and the whole window, for models that take a flat vector."""
+    x = np.nan_to_num(series.x.astype(np.float64))
+    csum = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    end = series.window_end
+    parts = []
+    for n in (*SUMMARY_DAYS, series.window_days):
+        n = min(n, series.window_days)
+        parts.append((csum[end + 1] - csum[end + 1 - n]) / n)
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def summary_names(features: tuple[str, ...], window_days: int) -> list[str]:
+    spans = [*(min(n, window_days) for n in SUMMARY_DAYS), window_days]
+    return [f"{f}_mean{n}d" for n in spans for f in features]
+
+
+def common_targets(series: list[SiteSeries]) -> np.ndarray:
+    """Example days shared by several input sets of one tower (same calendar required),
+    so that every input set is scored on exactly the same days."""
+    first = series[0]
+    for s in series[1:]:
+        if s.dates.size != first.dates.size or (s.dates != first.dates).any():
+            raise ValueError(f"site {first.site}: input sets cover different days")
+    return np.logical_and.reduce([s.target for s in series])

@@ -1,4 +1,5 @@
-"""FLUXNET file names. Pure standard library on purpose: the Snakefile imports this module."""
+"""FLUXNET file names and GPP input-set names. Pure standard library on purpose: the Snakefile
+imports this module."""
 
 from __future__ import annotations
 
@@ -39,3 +40,12 @@ def parse_fluxnet_filename(name: str) -> dict[str, str | int]:
     out["first_year"] = int(m["first_year"])
     out["last_year"] = int(m["last_year"])
     return out
+
+
+# GPP input sets with the tower's meteorology are named "<set>+met" (rules, tables, README).
+MET_SUFFIX = "+met"
+
+
+def gpp_input_set_names(input_sets: list[str]) -> list[str]:
+    """Every configured GPP input set, each followed by its ``+met`` variant."""
+    return [name for s in input_sets for name in (s, f"{s}{MET_SUFFIX}")]

@@ -1,0 +1,255 @@
+"""The input sets of the GPP evaluation, as daily feature tables per tower.
+
+* ``fused``, ``s2``, ``s1``: the footprint embeddings of rule site_embeddings;
+* ``s2_bands``: the cube's S2 reflectance over the same footprint pixels, each pixel's
+  clear views interpolated linearly to every day (held before the first and after the
+  last clear view), then footprint-weighted: the raw-band baseline;
+* ``nirv_lue``: NIRv (NDVI x NIR reflectance, from those gap-filled bands, per pixel and
+  then footprint-weighted) times the tower's shortwave radiation SW_IN_F, the
+  light-use-efficiency baseline;
+* ``oracle`` (synthetic world only): the footprint's true fAPAR and root-zone soil water
+  from the truth, and the tower's land-cover class (one-hot), which sets the light-use
+  efficiency and which any remote-sensing input can see. The ceiling of the comparison.
+
+Every set also comes as ``<set>+met``, with the tower's SW_IN_F, TA_F and VPD_F.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ecoembed.embed.dense import daily_targets, day_dates, day_numbers
+from ecoembed.embed.export import daily_range
+from ecoembed.embed.sites import SitePixel, interpolate_daily, site_footprint, weighted_series
+from ecoembed.gpp.dataset import site_features
+from ecoembed.io.atomic import atomic_path
+from ecoembed.io.fluxnet import MET_COLUMNS, read_daily_gpp
+from ecoembed.io.names import MET_SUFFIX
+from ecoembed.io.zarrio import open_zarr
+from ecoembed.synth.state import fapar
+
+log = logging.getLogger(__name__)
+
+EMBEDDING_SETS = ("fused", "s2", "s1")
+INPUT_SETS = (*EMBEDDING_SETS, "s2_bands", "nirv_lue", "oracle")
+
+
+def read_flux(
+    flux_paths: Mapping[str, str | Path], *, partitioning: str, min_qc: float
+) -> dict[str, pd.DataFrame]:
+    """Each tower's daily GPP (QC-filtered) and meteorology, indexed by calendar day."""
+    out = {}
+    for site, path in flux_paths.items():
+        df = read_daily_gpp(path, partitioning=partitioning, min_qc=min_qc)
+        df.index = pd.DatetimeIndex(df.index).normalize()
+        out[site] = df
+    return out
+
+
+def located_sites(table: pd.DataFrame) -> list[SitePixel]:
+    """The towers inside a tile, from rule site_embeddings' site table."""
+    inside = table[table["status"] == "inside"]
+    return [
+        SitePixel(str(r.site), str(r.tile), int(r.row), int(r.col))
+        for r in inside.itertuples(index=False)
+    ]
+
+
+def _footprint_pixels_daily(
+    cube: xr.Dataset, site: SitePixel, bands: list[str], *, radius_m: float, stride_px: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(D, band, pixel) gap-filled daily reflectance of the footprint pixels, their weights
+    and the day numbers: each pixel's clear views interpolated linearly in time."""
+    fp = site_footprint(cube, site, radius_m=radius_m, stride_px=stride_px)
+    rows = xr.DataArray(site.row + fp.dr, dims="pixel")
+    cols = xr.DataArray(site.col + fp.dc, dims="pixel")
+    s2 = cube["s2"].sel(band=bands).isel(y=rows, x=cols).transpose("time", "pixel", "band").values
+    clear = cube["s2_valid"].isel(y=rows, x=cols).transpose("time", "pixel").values
+    clear = clear & np.isfinite(s2).all(axis=2)
+    s2_days = day_numbers(cube["time"].values)
+    days = daily_targets(s2_days, *daily_range(cube)).days
+    return interpolate_daily(s2, clear, s2_days, days), fp.weights, days
+
+
+def footprint_bands(
+    cube: xr.Dataset, site: SitePixel, *, radius_m: float, stride_px: int
+) -> pd.DataFrame:
+    """Daily gap-filled footprint reflectance of every S2 band (see module doc)."""
+    bands = [str(b) for b in cube["band"].values]
+    daily, w, days = _footprint_pixels_daily(
+        cube, site, bands, radius_m=radius_m, stride_px=stride_px
+    )
+    return _daily_frame(weighted_series(daily, w), days, bands)
+
+
+def footprint_nirv(
+    cube: xr.Dataset, site: SitePixel, *, radius_m: float, stride_px: int
+) -> pd.Series:
+    """Daily footprint NIRv = NDVI x B08, computed per pixel from the gap-filled bands."""
+    daily, w, days = _footprint_pixels_daily(
+        cube, site, ["B04", "B08"], radius_m=radius_m, stride_px=stride_px
+    )
+    red, nir = daily[:, 0], daily[:, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nirv = (nir - red) / (nir + red) * nir
+    return _daily_frame(weighted_series(nirv[:, None, :], w), days, ["NIRv"])["NIRv"]
+
+
+def _daily_frame(values: np.ndarray, days: np.ndarray, columns) -> pd.DataFrame:
+    index = pd.DatetimeIndex(day_dates(days), name="date")
+    return pd.DataFrame(values, index=index, columns=[str(c) for c in columns])
+
+
+def oracle_features(truth: xr.Dataset, site: str, classes: list[str]) -> pd.DataFrame:
+    """True footprint fAPAR and root-zone water, and the tower's class (one-hot)."""
+    t = truth.sel(site=site)
+    lai = t["site_lai"].values.astype(np.float64)
+    df = pd.DataFrame(
+        {"fapar": fapar(lai), "sm_root": t["site_sm_root"].values.astype(np.float64)},
+        index=pd.DatetimeIndex(truth["day"].values).normalize(),
+    )
+    igbp = str(t["site_igbp"].values)
+    for c in classes:
+        df[f"igbp_{c}"] = float(igbp == c)
+    return df
+
+
+def base_input_sets(
+    site_embeddings: pd.DataFrame,
+    site_table: pd.DataFrame,
+    cubes: Mapping[str, xr.Dataset],
+    flux: Mapping[str, pd.DataFrame],
+    *,
+    names: list[str],
+    truths: Mapping[str, xr.Dataset] | None,
+    radius_m: float,
+    stride_px: int,
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """input set -> tower -> daily features (without meteorology), for every tower inside
+    a tile that has a flux file. ``oracle`` needs ``truths`` (tile -> truth store)."""
+    unknown = set(names) - set(INPUT_SETS)
+    if unknown:
+        raise ValueError(f"unknown input sets {sorted(unknown)}; known: {list(INPUT_SETS)}")
+    if "oracle" in names and truths is None:
+        raise ValueError("input set 'oracle' needs the synthetic world's truth stores")
+    located = located_sites(site_table)
+    for s in located:
+        if s.site not in flux:
+            log.warning("site %s has embeddings but no flux file: left out", s.site)
+    classes = []
+    if truths is not None:
+        classes = sorted(
+            {str(v) for t in truths.values() for v in np.atleast_1d(t["site_igbp"].values)}
+        )
+    sets: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in names}
+    for s in (s for s in located if s.site in flux):
+        cube = cubes.get(s.tile)
+        for name in names:
+            if cube is None and name in ("s2_bands", "nirv_lue"):
+                raise ValueError(f"input set {name} needs the cube of tile {s.tile}")
+            if name in EMBEDDING_SETS:
+                feats = site_features(site_embeddings, s.site, name)
+            elif name == "s2_bands":
+                feats = footprint_bands(cube, s, radius_m=radius_m, stride_px=stride_px)
+            elif name == "nirv_lue":
+                nirv = footprint_nirv(cube, s, radius_m=radius_m, stride_px=stride_px)
+                sw = flux[s.site]["SW_IN_F"].reindex(nirv.index)
+                feats = (nirv * sw).to_frame("NIRv_SW_IN")
+            else:
+                feats = oracle_features(truths[s.tile], s.site, classes)
+            sets[name][s.site] = feats
+    return sets
+
+
+def with_met(base: Mapping[str, Mapping[str, pd.DataFrame]], flux: Mapping[str, pd.DataFrame]):
+    """Every set as it is and as ``<set>+met`` with the tower's SW_IN_F, TA_F, VPD_F."""
+    out = {name: dict(per_site) for name, per_site in base.items()}
+    for name, per_site in base.items():
+        out[name + MET_SUFFIX] = {
+            site: feats.join(flux[site][list(MET_COLUMNS)], how="left")
+            for site, feats in per_site.items()
+        }
+    return out
+
+
+# --- the table rule gpp_inputs writes: one row per tower and day, "<set>:<feature>" columns
+
+
+def inputs_table(
+    base: Mapping[str, Mapping[str, pd.DataFrame]], flux: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    frames = []
+    for site in sorted(flux):
+        parts = [
+            per_site[site].add_prefix(f"{name}:")
+            for name, per_site in base.items()
+            if site in per_site
+        ]
+        if not parts:
+            continue
+        f = flux[site][["GPP", *MET_COLUMNS]].add_prefix("flux:")
+        df = pd.concat([*parts, f], axis=1).sort_index()
+        df.index.name = "date"
+        frames.append(df.reset_index().assign(site=site))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["site", "date", *[c for c in table.columns if c not in ("site", "date")]]]
+
+
+def split_inputs_table(
+    table: pd.DataFrame,
+) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, pd.DataFrame]]:
+    """Back from :func:`inputs_table` to (input set -> site -> features, site -> flux)."""
+    base: dict[str, dict[str, pd.DataFrame]] = {}
+    flux = {}
+    for site, g in table.groupby("site", sort=True):
+        g = g.set_index(pd.DatetimeIndex(g["date"]).normalize())
+        names = dict.fromkeys(c.split(":", 1)[0] for c in g.columns if ":" in c)
+        for name in names:
+            cols = [c for c in g.columns if c.startswith(f"{name}:")]
+            part = g[cols].rename(columns=lambda c: c.split(":", 1)[1])
+            if name == "flux":
+                flux[site] = part
+            else:
+                base.setdefault(name, {})[site] = part.dropna(how="all")
+    return base, flux
+
+
+def write_inputs_table(
+    site_embeddings_path: str | Path,
+    site_table_path: str | Path,
+    cube_paths: Mapping[str, str | Path],
+    truth_paths: Mapping[str, str | Path] | None,
+    flux_paths: Mapping[str, str | Path],
+    out_path: str | Path,
+    *,
+    names: list[str],
+    partitioning: str,
+    min_qc: float,
+    radius_m: float,
+    stride_px: int,
+) -> pd.DataFrame:
+    """Rule gpp_inputs: every input set's daily features and the flux data, one parquet."""
+    flux = read_flux(flux_paths, partitioning=partitioning, min_qc=min_qc)
+    cubes = {tile: open_zarr(p) for tile, p in cube_paths.items()}
+    truths = {tile: open_zarr(p) for tile, p in truth_paths.items()} if truth_paths else None
+    base = base_input_sets(
+        pd.read_parquet(site_embeddings_path),
+        pd.read_csv(site_table_path),
+        cubes,
+        flux,
+        names=names,
+        truths=truths,
+        radius_m=radius_m,
+        stride_px=stride_px,
+    )
+    table = inputs_table(base, flux)
+    table.attrs = {"partitioning": partitioning, "min_qc": str(min_qc)}
+    with atomic_path(out_path) as tmp:
+        table.to_parquet(tmp, index=False)
+    return table
