@@ -6,6 +6,7 @@
 #   snakemake --cores 2 pretrained                       stage 1: one encoder per sensor
 #   snakemake --cores 2 train_fusion                     stage 2: the fusion network
 #   snakemake --cores 2 embeddings                       export, tower series, reconstruction eval
+#   snakemake --cores 2 gpp_eval                         GPP at the flux towers: predictions, metrics
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
@@ -22,10 +23,10 @@ include: "rules/data.smk"
 include: "rules/cube.smk"
 include: "rules/pretrain.smk"
 include: "rules/embed.smk"
+include: "rules/gpp.smk"
 
 
-# Later stages (gpp, figures) add their rule files and targets here;
-# `all` then becomes gpp_eval.
+# Later stages (figures, report) add their rule files and targets here.
 rule all:
     default_target: True
     input:
@@ -34,6 +35,7 @@ rule all:
         rules.pretrained.input,
         rules.train_fusion.output,
         rules.embeddings.input,
+        rules.gpp_eval.output,
 
 
 localrules:

@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from ecoembed.config import config_hash, validate_config
-from ecoembed.io.names import fluxnet_dd_filename
+from ecoembed.io.names import fluxnet_dd_filename, gpp_input_set_names
 from ecoembed.synth import plan
 
 min_version("9.0")
@@ -69,3 +69,15 @@ def embed_provenance(wildcards):
     """What every exported product records about the run that made it (besides the
     checkpoint hashes, which the library reads from the checkpoint itself)."""
     return {"config_hash": config_hash(config), "config": config}
+
+
+# --- GPP evaluation -------------------------------------------------------------------
+# Every configured input set, and each with the tower's meteorology.
+GPP_INPUT_SETS = gpp_input_set_names(config["gpp"]["input_sets"])
+
+
+def gpp_truths(wildcards):
+    """The truth stores, read only by the oracle input set (synthetic world)."""
+    if "oracle" in config["gpp"]["input_sets"]:
+        return expand(f"{TRUTH}/{{tile}}.zarr", tile=TILES)
+    return []

@@ -1,0 +1,76 @@
+# GPP evaluation at the flux towers (DESIGN.md, "Evaluation protocol"): the daily inputs of
+# every input set at every tower, out-of-fold predictions of every input set (one job per
+# set, so sets run side by side), and the metrics table.
+
+
+rule gpp_inputs:
+    """Daily features of every input set and the towers' GPP and meteorology, one table."""
+    input:
+        embeddings=rules.site_embeddings.output.embeddings,
+        sites=rules.site_embeddings.output.table,
+        cubes=expand("results/cube/{tile}.zarr", tile=TILES),
+        truths=gpp_truths,
+        flux=[f"{RAW}/flux/{flux_file(s.site_id)}" for s in SITES],
+    output:
+        table="results/gpp/inputs.parquet",
+    params:
+        tiles=TILES,
+        site_ids=[s.site_id for s in SITES],
+        gpp=config["gpp"],
+        sites=config["sites"],
+    log:
+        f"{LOGS}/gpp/inputs.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../workflow_scripts/gpp_inputs.py"
+
+
+rule gpp_cv:
+    """Cross-validated GPP predictions of one input set, by every model and split."""
+    input:
+        table=rules.gpp_inputs.output.table,
+    output:
+        predictions="results/gpp/cv/{input_set}.parquet",
+    params:
+        gpp=config["gpp"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/gpp/cv_{{input_set}}.log",
+    benchmark:
+        f"{BENCHMARKS}/gpp/cv_{{input_set}}.tsv"
+    wildcard_constraints:
+        input_set="|".join(re.escape(s) for s in GPP_INPUT_SETS),
+    threads: 1  # small models: one thread each, input sets side by side
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../workflow_scripts/gpp_cv.py"
+
+
+rule gpp_eval:
+    """Target: all predictions in one table, and R², RMSE and bias per site and pooled."""
+    input:
+        predictions=expand("results/gpp/cv/{input_set}.parquet", input_set=GPP_INPUT_SETS),
+    output:
+        predictions="results/gpp/predictions.parquet",
+        metrics="results/gpp/metrics.csv",
+    params:
+        provenance=embed_provenance,
+    log:
+        f"{LOGS}/gpp/eval.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../workflow_scripts/gpp_eval.py"

@@ -1,0 +1,36 @@
+"""Rule gpp_cv: cross-validated GPP predictions of one input set (ecoembed.gpp.evaluate)."""
+
+import _common
+
+
+def main(table, input_set, out, gpp: dict, seed, threads):
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from ecoembed.gpp.evaluate import cross_validate_input_set
+
+    torch.set_num_threads(max(1, threads))
+    models = {name: dict(gpp[name]) for name in gpp["models"]}
+    with threadpool_limits(max(1, threads)):  # scikit-learn's OpenMP threads
+        cross_validate_input_set(
+            table,
+            input_set,
+            out,
+            window_days=int(gpp["window_days"]),
+            lead_days=int(gpp["lead_days"]),
+            models=models,
+            splits=list(gpp["splits"]),
+            seed=int(seed),
+        )
+
+
+if "snakemake" in globals():
+    _common.start_logging(snakemake.log[0])
+    main(
+        snakemake.input.table,
+        snakemake.wildcards.input_set,
+        snakemake.output.predictions,
+        dict(snakemake.params.gpp),
+        snakemake.params.seed,
+        snakemake.threads,
+    )

@@ -1,0 +1,37 @@
+"""Rule gpp_inputs: daily features of every input set at every tower (ecoembed.gpp.inputs)."""
+
+import _common
+
+
+def main(embeddings, sites, cubes, tiles, truths, flux, site_ids, out, gpp: dict, fp: dict):
+    from ecoembed.gpp.inputs import write_inputs_table
+
+    write_inputs_table(
+        embeddings,
+        sites,
+        dict(zip(tiles, cubes, strict=True)),
+        dict(zip(tiles, truths, strict=True)) if truths else None,
+        dict(zip(site_ids, flux, strict=True)),
+        out,
+        names=list(gpp["input_sets"]),
+        partitioning=gpp["partitioning"],
+        min_qc=float(gpp["min_qc"]),
+        radius_m=float(fp["radius_m"]),
+        stride_px=int(fp["stride_px"]),
+    )
+
+
+if "snakemake" in globals():
+    _common.start_logging(snakemake.log[0])
+    main(
+        snakemake.input.embeddings,
+        snakemake.input.sites,
+        list(snakemake.input.cubes),
+        list(snakemake.params.tiles),
+        list(snakemake.input.truths),
+        list(snakemake.input.flux),
+        list(snakemake.params.site_ids),
+        snakemake.output.table,
+        dict(snakemake.params.gpp),
+        dict(snakemake.params.sites),
+    )
