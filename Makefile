@@ -7,8 +7,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
-# The main target (world + cubes); becomes gpp_eval once the later stages exist.
-TARGET ?= all
+# The main target: the GPP evaluation at the flux towers (TARGET=all adds the whole-tile
+# export and the reconstruction evaluation).
+TARGET ?= gpp_eval
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ecoembed-installed
