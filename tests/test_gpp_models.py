@@ -166,3 +166,35 @@ def test_cross_validation_and_metrics_table():
     )
     again = cross_validate(series["good"], "loso", "gbm", {"max_iter": 100}, 0)
     np.testing.assert_array_equal(again["predicted"], g["predicted"])
+
+
+def test_pooled_summary_relates_each_set_to_its_oracle():
+    from ecoembed.gpp.evaluate import pooled_summary
+
+    rows = [
+        ("oracle", 0.8),
+        ("oracle+met", 0.9),
+        ("fused", 0.6),
+        ("fused+met", 0.45),
+    ]
+    table = pd.DataFrame(
+        [
+            {
+                "input_set": s,
+                "model": "gbm",
+                "split": "loso",
+                "site": site,
+                "r2": r2,
+                "rmse": 1.0,
+                "bias": 0.0,
+                "n": 10,
+            }
+            for s, r2 in rows
+            for site in ("pooled", "A")
+        ]
+    )
+    out = pooled_summary(table).set_index("input_set")
+    assert len(out) == 4
+    assert out.loc["fused", "of_oracle"] == pytest.approx(0.75)
+    assert out.loc["fused+met", "of_oracle"] == pytest.approx(0.5)
+    assert out.loc["oracle+met", "of_oracle"] == pytest.approx(1.0)

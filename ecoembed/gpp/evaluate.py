@@ -23,6 +23,7 @@ from ecoembed.gpp.dataset import SiteSeries, common_targets, site_series
 from ecoembed.gpp.inputs import split_inputs_table, with_met
 from ecoembed.gpp.models import make_model
 from ecoembed.io.atomic import atomic_path
+from ecoembed.io.names import MET_SUFFIX
 from ecoembed.synth.rng import stream
 
 log = logging.getLogger(__name__)
@@ -249,3 +250,24 @@ def collect(
     table = metrics(predictions)
     write_results(predictions, table, predictions_path, metrics_path, provenance)
     return table
+
+
+def pooled_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Pooled R^2 and RMSE per input set, model and split, with R^2 as a fraction of the
+    oracle's (``oracle`` for sets without meteorology, ``oracle+met`` for those with)."""
+    pooled = table[table["site"] == "pooled"].copy()
+    key = ["model", "split"]
+    oracle = pooled[pooled["input_set"].isin(["oracle", f"oracle{MET_SUFFIX}"])]
+    ref = {
+        (r.model, r.split, r.input_set.endswith(MET_SUFFIX)): r.r2
+        for r in oracle.itertuples(index=False)
+    }
+    pooled["of_oracle"] = [
+        r.r2 / ref[(r.model, r.split, r.input_set.endswith(MET_SUFFIX))]
+        if (r.model, r.split, r.input_set.endswith(MET_SUFFIX)) in ref
+        else np.nan
+        for r in pooled.itertuples(index=False)
+    ]
+    return pooled[["input_set", *key, "r2", "rmse", "bias", "n", "of_oracle"]].reset_index(
+        drop=True
+    )
