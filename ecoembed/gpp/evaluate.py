@@ -2,7 +2,8 @@
 
 Splits: ``loso`` (leave one site out: train on the other towers, predict the held-out
 one) and ``loyo`` (leave one year out: train on the other years of every tower, predict
-the held-out year; only where the examples span two years or more). Every input set is
+the held-out year; only where the examples span two years or more; windows of the first
+days of a training year read the previous year's inputs, never its GPP). Every input set is
 scored on the same example days (the days every set has a complete window for), so the
 sets' figures compare like with like.
 """

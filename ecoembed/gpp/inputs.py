@@ -7,9 +7,10 @@
 * ``nirv_lue``: NIRv (NDVI x NIR reflectance, from those gap-filled bands, per pixel and
   then footprint-weighted) times the tower's shortwave radiation SW_IN_F, the
   light-use-efficiency baseline;
-* ``oracle`` (synthetic world only): the footprint's true fAPAR and root-zone soil water
-  from the truth, and the tower's land-cover class (one-hot), which sets the light-use
-  efficiency and which any remote-sensing input can see. The ceiling of the comparison.
+* ``oracle`` (synthetic world only): the footprint's true fAPAR (of the footprint-mean
+  true LAI, as the truth stores it) and root-zone soil water, and the tower's land-cover
+  class (one-hot), which sets the light-use efficiency and which any remote-sensing input
+  can see. The ceiling of the comparison.
 
 Every set also comes as ``<set>+met``, with the tower's SW_IN_F, TA_F and VPD_F.
 """
