@@ -11,8 +11,7 @@ import xarray as xr
 from ecoembed.embed.sites import SitePixel
 from ecoembed.gpp.inputs import (
     base_input_sets,
-    footprint_bands,
-    footprint_nirv,
+    footprint_reflectance,
     inputs_table,
     oracle_features,
     split_inputs_table,
@@ -67,7 +66,8 @@ def hand_weights(radius_m=30.0):
 def test_footprint_bands_gap_fill_each_pixel_then_weight():
     cube, base, slope = small_cube()
     site = SitePixel("XX-A", "tile00", 5, 5)
-    bands = footprint_bands(cube, site, radius_m=30.0, stride_px=1)
+    refl = footprint_reflectance(cube, site, radius_m=30.0, stride_px=1)
+    bands = refl.band_series()
     assert list(bands.columns) == BANDS
     assert bands.index[0] == pd.Timestamp("2022-01-01") and len(bands) == 41
     w = hand_weights()
@@ -77,7 +77,7 @@ def test_footprint_bands_gap_fill_each_pixel_then_weight():
         expected = ((base + slope * tau)[win] * w).sum(axis=(1, 2))
         np.testing.assert_allclose(bands.iloc[day].to_numpy(), expected, rtol=1e-5)
     # NIRv from the gap-filled bands of each pixel, then weighted
-    nirv = footprint_nirv(cube, site, radius_m=30.0, stride_px=1)
+    nirv = refl.nirv()
     red = (base[2] + slope[2] * 17.0833333)[win[1:]]
     nir = (base[6] + slope[6] * 17.0833333)[win[1:]]
     assert nirv.iloc[17] == pytest.approx(((nir - red) / (nir + red) * nir * w).sum(), rel=1e-4)
@@ -85,7 +85,9 @@ def test_footprint_bands_gap_fill_each_pixel_then_weight():
 
 def test_footprint_is_cut_at_the_tile_edge():
     cube, base, _ = small_cube(n=11)
-    corner = footprint_bands(cube, SitePixel("XX-B", "t", 0, 0), radius_m=30.0, stride_px=1)
+    corner = footprint_reflectance(
+        cube, SitePixel("XX-B", "t", 0, 0), radius_m=30.0, stride_px=1
+    ).band_series()
     w = hand_weights()[3:, 3:]
     expected = (base[:, :4, :4] * w).sum(axis=(1, 2)) / w.sum()
     np.testing.assert_allclose(corner.iloc[0].to_numpy(), expected, rtol=1e-5)

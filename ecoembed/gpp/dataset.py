@@ -133,11 +133,6 @@ def window_summaries(series: SiteSeries) -> np.ndarray:
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def summary_names(features: tuple[str, ...], window_days: int) -> list[str]:
-    spans = [*(min(n, window_days) for n in SUMMARY_DAYS), window_days]
-    return [f"{f}_mean{n}d" for n in spans for f in features]
-
-
 def common_targets(series: list[SiteSeries]) -> np.ndarray:
     """Example days shared by several input sets of one tower (same calendar required),
     so that every input set is scored on exactly the same days."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,44 +63,45 @@ def located_sites(table: pd.DataFrame) -> list[SitePixel]:
     ]
 
 
-def _footprint_pixels_daily(
-    cube: xr.Dataset, site: SitePixel, bands: list[str], *, radius_m: float, stride_px: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(D, band, pixel) gap-filled daily reflectance of the footprint pixels, their weights
-    and the day numbers: each pixel's clear views interpolated linearly in time."""
+@dataclass(frozen=True)
+class FootprintReflectance:
+    """A tower's footprint pixels' daily S2 reflectance, each pixel's clear views
+    interpolated linearly in time, read once for both reflectance-based input sets."""
+
+    daily: np.ndarray  # (D, band, pixel)
+    weights: np.ndarray  # (pixel,)
+    days: np.ndarray  # (D,) day numbers
+    bands: list[str]
+
+    def band_series(self) -> pd.DataFrame:
+        """Footprint-weighted daily reflectance of every band (``s2_bands``)."""
+        return _daily_frame(weighted_series(self.daily, self.weights), self.days, self.bands)
+
+    def nirv(self) -> pd.Series:
+        """Daily footprint NIRv = NDVI x B08, per pixel, then weighted (``nirv_lue``)."""
+        red = self.daily[:, self.bands.index("B04")]
+        nir = self.daily[:, self.bands.index("B08")]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nirv = (nir - red) / (nir + red) * nir
+        frame = _daily_frame(weighted_series(nirv[:, None, :], self.weights), self.days, ["NIRv"])
+        return frame["NIRv"]
+
+
+def footprint_reflectance(
+    cube: xr.Dataset, site: SitePixel, *, radius_m: float, stride_px: int
+) -> FootprintReflectance:
     fp = site_footprint(cube, site, radius_m=radius_m, stride_px=stride_px)
     rows = xr.DataArray(site.row + fp.dr, dims="pixel")
     cols = xr.DataArray(site.col + fp.dc, dims="pixel")
-    s2 = cube["s2"].sel(band=bands).isel(y=rows, x=cols).transpose("time", "pixel", "band").values
+    s2 = cube["s2"].isel(y=rows, x=cols).transpose("time", "pixel", "band").values
     clear = cube["s2_valid"].isel(y=rows, x=cols).transpose("time", "pixel").values
     clear = clear & np.isfinite(s2).all(axis=2)
     s2_days = day_numbers(cube["time"].values)
     days = daily_targets(s2_days, *daily_range(cube)).days
-    return interpolate_daily(s2, clear, s2_days, days), fp.weights, days
-
-
-def footprint_bands(
-    cube: xr.Dataset, site: SitePixel, *, radius_m: float, stride_px: int
-) -> pd.DataFrame:
-    """Daily gap-filled footprint reflectance of every S2 band (see module doc)."""
     bands = [str(b) for b in cube["band"].values]
-    daily, w, days = _footprint_pixels_daily(
-        cube, site, bands, radius_m=radius_m, stride_px=stride_px
+    return FootprintReflectance(
+        interpolate_daily(s2, clear, s2_days, days), fp.weights, days, bands
     )
-    return _daily_frame(weighted_series(daily, w), days, bands)
-
-
-def footprint_nirv(
-    cube: xr.Dataset, site: SitePixel, *, radius_m: float, stride_px: int
-) -> pd.Series:
-    """Daily footprint NIRv = NDVI x B08, computed per pixel from the gap-filled bands."""
-    daily, w, days = _footprint_pixels_daily(
-        cube, site, ["B04", "B08"], radius_m=radius_m, stride_px=stride_px
-    )
-    red, nir = daily[:, 0], daily[:, 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nirv = (nir - red) / (nir + red) * nir
-    return _daily_frame(weighted_series(nirv[:, None, :], w), days, ["NIRv"])["NIRv"]
 
 
 def _daily_frame(values: np.ndarray, days: np.ndarray, columns) -> pd.DataFrame:
@@ -151,17 +153,22 @@ def base_input_sets(
     sets: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in names}
     for s in (s for s in located if s.site in flux):
         cube = cubes.get(s.tile)
+        refl = None  # read once per tower for s2_bands and nirv_lue
         for name in names:
             if cube is None and name in ("s2_bands", "nirv_lue"):
                 raise ValueError(f"input set {name} needs the cube of tile {s.tile}")
             if name in EMBEDDING_SETS:
                 feats = site_features(site_embeddings, s.site, name)
-            elif name == "s2_bands":
-                feats = footprint_bands(cube, s, radius_m=radius_m, stride_px=stride_px)
-            elif name == "nirv_lue":
-                nirv = footprint_nirv(cube, s, radius_m=radius_m, stride_px=stride_px)
-                sw = flux[s.site]["SW_IN_F"].reindex(nirv.index)
-                feats = (nirv * sw).to_frame("NIRv_SW_IN")
+            elif name in ("s2_bands", "nirv_lue"):
+                refl = refl or footprint_reflectance(
+                    cube, s, radius_m=radius_m, stride_px=stride_px
+                )
+                if name == "s2_bands":
+                    feats = refl.band_series()
+                else:
+                    nirv = refl.nirv()
+                    sw = flux[s.site]["SW_IN_F"].reindex(nirv.index)
+                    feats = (nirv * sw).to_frame("NIRv_SW_IN")
             else:
                 feats = oracle_features(truths[s.tile], s.site, classes)
             sets[name][s.site] = feats
