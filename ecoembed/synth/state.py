@@ -20,7 +20,11 @@ from ecoembed.synth.weather import Weather
 
 TOP_CAPACITY_MM = 12.0
 STRESS_TAU_DAYS = 14.0  # leaf-area response to water stress
-TRAIT_TAU_DAYS = 5.0  # leaf water / chlorophyll response
+# Leaf water / chlorophyll response. Observed lags of vegetation indices behind soil
+# moisture: 8-56 days for NDVI, 16-56 days for NDWI (Zhang et al., "Response of spectral
+# vegetation indices to soil moisture in grasslands and shrublands"); an exponential
+# response's mean lag is its time constant, so 12 days sits between the shortest of each.
+TRAIT_TAU_DAYS = 12.0
 BETA_WILT, BETA_FULL = 0.05, 0.45  # relative root-zone water: no uptake / unstressed
 
 # Per class: maximum light-use efficiency (gC per MJ APAR), temperature range (deg C),
