@@ -198,3 +198,38 @@ def test_pooled_summary_relates_each_set_to_its_oracle():
     assert out.loc["fused", "of_oracle"] == pytest.approx(0.75)
     assert out.loc["fused+met", "of_oracle"] == pytest.approx(0.5)
     assert out.loc["oracle+met", "of_oracle"] == pytest.approx(1.0)
+
+
+def test_days_since_clear_and_error_by_gap():
+    from ecoembed.gpp.evaluate import days_since_clear, rmse_by_clear_gap
+
+    dates = pd.date_range("2022-01-01", periods=30)
+    frac = np.zeros(30)
+    frac[[2, 3, 20]] = [0.9, 0.4, 0.6]  # clear on day 2 and 20; day 3 only 40 % clear
+    obs = pd.DataFrame({"site": "A", "date": dates, "observed_fraction": frac})
+    gaps = days_since_clear(obs)
+    days = gaps["days"].to_numpy()
+    assert np.isnan(days[:2]).all()
+    np.testing.assert_array_equal(days[2:6], [0, 1, 2, 3])
+    assert days[19] == 17 and days[20] == 0 and days[29] == 9
+    long_obs = pd.DataFrame(
+        {
+            "site": "A",
+            "date": pd.date_range("2022-01-01", periods=40),
+            "observed_fraction": np.r_[1.0, np.zeros(39)],
+        }
+    )
+    gaps = days_since_clear(long_obs)
+    pred = pd.DataFrame(
+        {
+            "site": "A",
+            "date": long_obs["date"],
+            "input_set": "x",
+            "observed": 0.0,
+            "predicted": np.where(gaps["days"] > 20, 2.0, 1.0),
+        }
+    )
+    table = rmse_by_clear_gap(pred, gaps)
+    assert list(table.columns) == ["0", "1-5", "6-10", "11-20", ">20"]
+    assert table.loc["n"].tolist() == [1, 5, 5, 10, 19]
+    np.testing.assert_allclose(table.loc["x"].to_numpy(dtype=float), [1, 1, 1, 1, 2])

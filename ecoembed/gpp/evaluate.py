@@ -245,11 +245,16 @@ def collect(
     predictions_path: str | Path,
     metrics_path: str | Path,
     provenance: dict,
+    summary_path: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Rule gpp_eval: all input sets' predictions in one table, and their metrics."""
+    """Rule gpp_eval: all input sets' predictions in one table, their metrics, and the
+    pooled summary (R² also as a fraction of the oracle's) that the report shows."""
     predictions = pd.concat([pd.read_parquet(p) for p in prediction_paths], ignore_index=True)
     table = metrics(predictions)
     write_results(predictions, table, predictions_path, metrics_path, provenance)
+    if summary_path is not None:
+        with atomic_path(summary_path) as tmp:
+            pooled_summary(table).to_csv(tmp, index=False, float_format="%.4g")
     return table
 
 
@@ -272,3 +277,43 @@ def pooled_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pooled[["input_set", *key, "r2", "rmse", "bias", "n", "of_oracle"]].reset_index(
         drop=True
     )
+
+
+# Days since the footprint's last clear S2 view: where fusion has to bridge cloud gaps.
+CLEAR_GAP_BINS = ((0, 0, "0"), (1, 5, "1-5"), (6, 10, "6-10"), (11, 20, "11-20"), (21, None, ">20"))
+
+
+def days_since_clear(observed_fraction: pd.DataFrame, min_fraction: float = 0.5) -> pd.DataFrame:
+    """Per site and date, days since the footprint was last seen clear (more than
+    ``min_fraction`` of its weight); NaN before the first clear view.
+
+    ``observed_fraction``: columns site, date, observed_fraction (one row per day, as in
+    ``results/sites/site_embeddings.parquet`` for the source ``s2``).
+    """
+    frames = []
+    for site, df in observed_fraction.sort_values("date").groupby("site", observed=True):
+        dates = pd.DatetimeIndex(df["date"])
+        clear_dates = pd.Series(dates.where(df["observed_fraction"].to_numpy() > min_fraction))
+        last = clear_dates.ffill()
+        frames.append(
+            pd.DataFrame({"site": site, "date": dates, "days": (dates - last.values).days})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def rmse_by_clear_gap(predictions: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
+    """RMSE per input set (rows) and bin of days since the last clear view (columns), and
+    the number of tower-days per bin (row ``n``); one model and split in ``predictions``."""
+    df = predictions.merge(gaps, on=["site", "date"], how="inner")
+    labels = []
+    df["bin"] = None
+    for low, high, label in CLEAR_GAP_BINS:
+        inside = (df["days"] >= low) & ((df["days"] <= high) if high is not None else True)
+        df.loc[inside, "bin"] = label
+        labels.append(label)
+    df = df.dropna(subset=["bin"])
+    err2 = (df["predicted"] - df["observed"]) ** 2
+    table = np.sqrt(err2.groupby([df["input_set"], df["bin"]]).mean()).unstack("bin")
+    first = df["input_set"].iloc[0] if len(df) else None
+    counts = df[df["input_set"] == first].groupby("bin").size().rename("n")
+    return pd.concat([counts.to_frame().T, table]).reindex(columns=labels)
