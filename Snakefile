@@ -7,6 +7,8 @@
 #   snakemake --cores 2 train_fusion                     stage 2: the fusion network
 #   snakemake --cores 2 embeddings                       export, tower series, reconstruction eval
 #   snakemake --cores 2 gpp_eval                         GPP at the flux towers: predictions, metrics
+#   snakemake --cores 2 figures                          every figure, results/figures/*.png
+#   snakemake --report results/report.html               the report (after the figures)
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
@@ -18,15 +20,18 @@ from pathlib import Path
 configfile: Path(workflow.basedir) / "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/cube.smk"
 include: "rules/pretrain.smk"
 include: "rules/embed.smk"
 include: "rules/gpp.smk"
+include: "rules/figures.smk"
 
 
-# Later stages (figures, report) add their rule files and targets here.
 rule all:
     default_target: True
     input:
@@ -36,6 +41,7 @@ rule all:
         rules.train_fusion.output,
         rules.embeddings.input,
         rules.gpp_eval.output,
+        rules.figures.input,
 
 
 localrules:

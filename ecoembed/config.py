@@ -71,6 +71,27 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(
             f"synth.start ({synth['start']}) must be before synth.end ({synth['end']})"
         )
+    _check_figures(cfg)
+
+
+def _check_figures(cfg: dict[str, Any]) -> None:
+    """The figures show a model and split that the GPP evaluation runs, on a real date."""
+    figures, gpp = cfg["figures"], cfg["gpp"]
+    if figures["model"] is not None and figures["model"] not in gpp["models"]:
+        raise ConfigError(
+            f"figures.model: {figures['model']!r} is not among gpp.models {gpp['models']}"
+        )
+    if figures["split"] not in gpp["splits"]:
+        raise ConfigError(
+            f"figures.split: {figures['split']!r} is not among gpp.splits {gpp['splits']}"
+        )
+    if figures["date"] != "auto":
+        try:
+            dt.date.fromisoformat(figures["date"])
+        except ValueError as err:
+            raise ConfigError(
+                f"figures.date: {figures['date']!r} is neither 'auto' nor a date (YYYY-MM-DD)"
+            ) from err
 
 
 def validate_config(cfg: dict[str, Any], schema: str | Path = SCHEMA_PATH) -> dict[str, Any]:

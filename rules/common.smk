@@ -64,11 +64,28 @@ def fusion_params(wildcards):
     return {"embedding_dim": config["embedding_dim"], "seed": config["seed"], **config["fusion"]}
 
 
+# --- provenance -------------------------------------------------------------------------
+# Products record the config that made them. Sections read only by later stages are left
+# out: a params change re-runs a rule, and re-plotting a figure or re-running the GPP
+# evaluation must not re-run the export.
+DOWNSTREAM_SECTIONS = {"export": ("reconstruction_eval", "gpp", "figures"), "gpp": ("figures",)}
+
+
+def provenance_of(stage):
+    recorded = {k: v for k, v in config.items() if k not in DOWNSTREAM_SECTIONS[stage]}
+    return {"config_hash": config_hash(recorded), "config": recorded}
+
+
 # --- export ---------------------------------------------------------------------------
 def embed_provenance(wildcards):
     """What every exported product records about the run that made it (besides the
     checkpoint hashes, which the library reads from the checkpoint itself)."""
-    return {"config_hash": config_hash(config), "config": config}
+    return provenance_of("export")
+
+
+def gpp_provenance(wildcards):
+    """What the GPP predictions record about the run that made them."""
+    return provenance_of("gpp")
 
 
 # --- GPP evaluation -------------------------------------------------------------------
@@ -81,3 +98,37 @@ def gpp_truths(wildcards):
     if "oracle" in config["gpp"]["input_sets"]:
         return expand(f"{TRUTH}/{{tile}}.zarr", tile=TILES)
     return []
+
+
+# --- figures --------------------------------------------------------------------------
+FIGURES = [
+    "embedding_map",
+    "reconstruction",
+    "temporal_fidelity",
+    "gpp_timeseries",
+    "gpp_scatter",
+    "gpp_skill",
+    "training_curves",
+]
+FIGURE_TILE = config["figures"]["tile"] or TILES[0]
+if FIGURE_TILE not in TILES:
+    raise ValueError(f"figures.tile: {FIGURE_TILE!r} is not one of the tiles {TILES}")
+
+
+def figure_output(name, category):
+    """A figure's PNG, flagged for the report with its caption (report/<name>.rst)."""
+    return report(
+        f"results/figures/{name}.png",
+        caption=f"../report/{name}.rst",
+        category=category,
+        labels={"figure": name},
+    )
+
+
+def figure_params(wildcards):
+    """The figures section with its defaults resolved (the model: the first GPP model)."""
+    return {
+        **config["figures"],
+        "tile": FIGURE_TILE,
+        "model": config["figures"]["model"] or config["gpp"]["models"][0],
+    }

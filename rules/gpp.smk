@@ -56,14 +56,26 @@ rule gpp_cv:
 
 
 rule gpp_eval:
-    """Target: all predictions in one table, and R², RMSE and bias per site and pooled."""
+    """Target: all predictions in one table, R², RMSE and bias per site and pooled, and the
+    pooled summary with R² as a fraction of the oracle's."""
     input:
         predictions=expand("results/gpp/cv/{input_set}.parquet", input_set=GPP_INPUT_SETS),
     output:
         predictions="results/gpp/predictions.parquet",
-        metrics="results/gpp/metrics.csv",
+        metrics=report(
+            "results/gpp/metrics.csv",
+            caption="../report/gpp_metrics.rst",
+            category="GPP at the flux towers",
+            labels={"table": "metrics per site and pooled"},
+        ),
+        summary=report(
+            "results/gpp/summary.csv",
+            caption="../report/gpp_summary.rst",
+            category="GPP at the flux towers",
+            labels={"table": "pooled summary"},
+        ),
     params:
-        provenance=embed_provenance,
+        provenance=gpp_provenance,
     log:
         f"{LOGS}/gpp/eval.log",
     threads: 1

@@ -105,6 +105,10 @@ def test_defaults_fill_a_partial_section(tmp_path):
         ("seeed: 1\n", "seeed"),
         ("seed: -1\n", "seed"),
         ("raw_dir: 3\n", "raw_dir"),
+        ("figures:\n  date: june\n", "figures.date"),
+        ("figures:\n  date: 2022-06-31\n", "figures.date"),
+        ("gpp:\n  models: [gbm]\nfigures:\n  model: temporal_net\n", "figures.model"),
+        ("gpp:\n  splits: [loso]\nfigures:\n  split: loyo\n", "figures.split"),
     ],
 )
 def test_bad_config_fails_naming_the_key(tmp_path, text, key):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -12,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from matplotlib.image import imread
 
 from ecoembed.config import load_config
 from ecoembed.io.names import fluxnet_dd_filename
+from ecoembed.plots.figures import FIGURES
 from ecoembed.synth import plan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -230,3 +233,48 @@ def test_workflow_tiny_end_to_end(tmp_path):
     again = snakemake(tmp_path, "all", "-n", "--cores", "1", "--configfile", str(TINY))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # figures: every one a real PNG of report size, all in the self-contained report
+    figures = {p.stem: p for p in (res / "figures").glob("*.png")}
+    assert set(figures) == set(FIGURES)
+    for name, path in figures.items():
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and 20_000 < len(data) < 3_000_000, name
+        height, width = imread(path).shape[:2]
+        assert 400 < height < 3000 and 800 < width < 3000, (name, height, width)
+    report = snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(TINY))
+    assert report.returncode == 0, report.stdout + report.stderr
+    html = (res / "report.html").read_text(encoding="utf-8")
+    embedded = dict(re.findall(r'filename=([^;"]+);base64,([A-Za-z0-9+/=]+)"', html))
+    for name, path in figures.items():
+        assert embedded[f"{name}.png"] == base64.b64encode(path.read_bytes()).decode(), name
+    assert {"metrics.csv", "summary.csv"} <= set(embedded)
+    assert "rulegraph" in html and "figure_gpp_scatter" in html
+
+    # one figure is one command that re-runs nothing upstream
+    (res / "figures" / "gpp_scatter.png").unlink()
+    replot = snakemake(
+        tmp_path, "results/figures/gpp_scatter.png", "-n", "--cores", "1", "--configfile", str(TINY)
+    )
+    assert replot.returncode == 0, replot.stdout + replot.stderr
+    assert set(re.findall(r"^rule (\w+):", replot.stdout, re.MULTILINE)) == {"figure_gpp_scatter"}
+    # changing what the figures show re-plots them and re-runs nothing else
+    shown = tmp_path / "figures_without_met.yaml"
+    shown.write_text("figures:\n  met: false\n", encoding="utf-8")
+    replot = snakemake(
+        tmp_path, "figures", "-n", "--cores", "1", "--configfile", str(TINY), str(shown)
+    )
+    assert replot.returncode == 0, replot.stdout + replot.stderr
+    planned = set(re.findall(r"^rule (\w+):", replot.stdout, re.MULTILINE))
+    assert planned == {f"figure_{name}" for name in FIGURES}, replot.stdout
+
+
+def test_readme_rule_graph_is_current():
+    """The README's rule graph is the workflow's (python docs/rulegraph.py rewrites it)."""
+    run = subprocess.run(
+        [sys.executable, str(REPO / "docs" / "rulegraph.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

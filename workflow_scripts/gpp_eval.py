@@ -3,10 +3,10 @@
 import _common
 
 
-def main(predictions, out_predictions, out_metrics, provenance: dict):
+def main(predictions, out_predictions, out_metrics, out_summary, provenance: dict):
     from ecoembed.gpp.evaluate import collect
 
-    collect(predictions, out_predictions, out_metrics, provenance)
+    collect(predictions, out_predictions, out_metrics, provenance, out_summary)
 
 
 if "snakemake" in globals():
@@ -15,5 +15,6 @@ if "snakemake" in globals():
         list(snakemake.input.predictions),
         snakemake.output.predictions,
         snakemake.output.metrics,
+        snakemake.output.summary,
         dict(snakemake.params.provenance),
     )

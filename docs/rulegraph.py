@@ -1,0 +1,75 @@
+"""Write the workflow's rule graph into README.md as a Mermaid flowchart (rendered as a
+picture by GitHub, GitLab and most Markdown viewers), or check that it is current.
+
+    python docs/rulegraph.py           # rewrite the block between the README's markers
+    python docs/rulegraph.py --check   # exit 1 if the README's graph is out of date
+
+The graph comes from ``snakemake all --rulegraph dot`` on the default config; the rule
+``all`` (which only collects targets) is left out.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+START, END = "<!-- rulegraph:start -->", "<!-- rulegraph:end -->"
+LEFT_OUT = {"all"}
+
+
+def rulegraph_dot() -> str:
+    with tempfile.TemporaryDirectory() as workdir:
+        run = subprocess.run(
+            [sys.executable, "-m", "snakemake", "all", "--rulegraph", "dot", "--quiet", "all"]
+            + ["-s", str(REPO / "Snakefile"), "--directory", workdir],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return run.stdout
+
+
+def edges(dot: str) -> list[tuple[str, str]]:
+    """(upstream rule, downstream rule) pairs, sorted."""
+    labels = dict(re.findall(r"^\s*(\d+)\[label = \"(\w+)\"", dot, re.MULTILINE))
+    pairs = {
+        (labels[a], labels[b])
+        for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, re.MULTILINE)
+        if labels[a] not in LEFT_OUT and labels[b] not in LEFT_OUT
+    }
+    return sorted(pairs)
+
+
+def mermaid(pairs: list[tuple[str, str]]) -> str:
+    lines = ["```mermaid", "flowchart LR"]
+    lines += [f"    {a} --> {b}" for a, b in pairs]
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def readme_with_graph(readme: str, block: str) -> str:
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(readme):
+        raise SystemExit(f"{README}: no {START} ... {END} markers")
+    return pattern.sub(lambda _: f"{START}\n{block}\n{END}", readme)
+
+
+def main(argv: list[str]) -> int:
+    current = README.read_text(encoding="utf-8")
+    wanted = readme_with_graph(current, mermaid(edges(rulegraph_dot())))
+    if "--check" in argv:
+        if wanted != current:
+            print("README.md: the rule graph is out of date; run python docs/rulegraph.py")
+            return 1
+        return 0
+    README.write_text(wanted, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
