@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from ecoembed.config import config_hash, validate_config
-from ecoembed.io.names import fluxnet_dd_filename, gpp_input_set_names
+from ecoembed.io.names import FIGURE_NAMES, fluxnet_dd_filename, gpp_input_set_names
 from ecoembed.synth import plan
 
 min_version("9.0")
@@ -101,15 +101,7 @@ def gpp_truths(wildcards):
 
 
 # --- figures --------------------------------------------------------------------------
-FIGURES = [
-    "embedding_map",
-    "reconstruction",
-    "temporal_fidelity",
-    "gpp_timeseries",
-    "gpp_scatter",
-    "gpp_skill",
-    "training_curves",
-]
+FIGURES = list(FIGURE_NAMES)
 FIGURE_TILE = config["figures"]["tile"] or TILES[0]
 if FIGURE_TILE not in TILES:
     raise ValueError(f"figures.tile: {FIGURE_TILE!r} is not one of the tiles {TILES}")

@@ -280,7 +280,8 @@ def pooled_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # Days since the footprint's last clear S2 view: where fusion has to bridge cloud gaps.
-CLEAR_GAP_BINS = ((0, 0, "0"), (1, 5, "1-5"), (6, 10, "6-10"), (11, 20, "11-20"), (21, None, ">20"))
+# Each bin: its first day and its label; it ends where the next begins.
+CLEAR_GAP_BINS = ((0, "0"), (1, "1-5"), (6, "6-10"), (11, "11-20"), (21, ">20"))
 
 
 def days_since_clear(observed_fraction: pd.DataFrame, min_fraction: float = 0.5) -> pd.DataFrame:
@@ -305,12 +306,9 @@ def rmse_by_clear_gap(predictions: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataF
     """RMSE per input set (rows) and bin of days since the last clear view (columns), and
     the number of tower-days per bin (row ``n``); one model and split in ``predictions``."""
     df = predictions.merge(gaps, on=["site", "date"], how="inner")
-    labels = []
-    df["bin"] = None
-    for low, high, label in CLEAR_GAP_BINS:
-        inside = (df["days"] >= low) & ((df["days"] <= high) if high is not None else True)
-        df.loc[inside, "bin"] = label
-        labels.append(label)
+    labels = [label for _, label in CLEAR_GAP_BINS]
+    edges = [first - 0.5 for first, _ in CLEAR_GAP_BINS] + [np.inf]  # whole days
+    df["bin"] = pd.cut(df["days"], edges, labels=labels).astype(object)
     df = df.dropna(subset=["bin"])
     err2 = (df["predicted"] - df["observed"]) ** 2
     table = np.sqrt(err2.groupby([df["input_set"], df["bin"]]).mean()).unstack("bin")

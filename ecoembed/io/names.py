@@ -1,9 +1,20 @@
-"""FLUXNET file names and GPP input-set names. Pure standard library on purpose: the Snakefile
-imports this module."""
+"""FLUXNET file names, GPP input-set names and figure names. Pure standard library on
+purpose: the Snakefile imports this module."""
 
 from __future__ import annotations
 
 import re
+
+# The workflow's figures (rules/figures.smk, ecoembed.plots.figures), results/figures/<name>.png
+FIGURE_NAMES = (
+    "embedding_map",
+    "reconstruction",
+    "temporal_fidelity",
+    "gpp_timeseries",
+    "gpp_scatter",
+    "gpp_skill",
+    "training_curves",
+)
 
 FLUXNET_PRODUCTS = ("FULLSET", "SUBSET")
 FLUXNET_RESOLUTIONS = ("HH", "HR", "DD", "WW", "MM", "YY")

@@ -14,6 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ecoembed.io.names import FIGURE_NAMES
 from ecoembed.io.zarrio import open_zarr
 from ecoembed.plots.gpp import plot_gpp_scatter, plot_gpp_skill, plot_gpp_timeseries
 from ecoembed.plots.scenes import plot_embedding_map, plot_reconstruction
@@ -51,10 +52,13 @@ def _temporal_fidelity(inputs: Inputs, params: Params) -> plt.Figure:
     )
 
 
+def _gpp_tables(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.read_parquet(inputs["predictions"]), pd.read_csv(inputs["metrics"])
+
+
 def _gpp_timeseries(inputs: Inputs, params: Params) -> plt.Figure:
     return plot_gpp_timeseries(
-        pd.read_parquet(inputs["predictions"]),
-        pd.read_csv(inputs["metrics"]),
+        *_gpp_tables(inputs),
         params["model"],
         params["split"],
         params["met"],
@@ -63,8 +67,7 @@ def _gpp_timeseries(inputs: Inputs, params: Params) -> plt.Figure:
 
 def _gpp_scatter(inputs: Inputs, params: Params) -> plt.Figure:
     return plot_gpp_scatter(
-        pd.read_parquet(inputs["predictions"]),
-        pd.read_csv(inputs["metrics"]),
+        *_gpp_tables(inputs),
         params["model"],
         params["split"],
     )
@@ -88,6 +91,10 @@ FIGURES: dict[str, Callable[[Inputs, Params], plt.Figure]] = {
     "gpp_skill": _gpp_skill,
     "training_curves": _training_curves,
 }
+
+
+if set(FIGURES) != set(FIGURE_NAMES):  # the rules and this registry name the same figures
+    raise ImportError(f"figure registry {sorted(FIGURES)} != FIGURE_NAMES {sorted(FIGURE_NAMES)}")
 
 
 def make_figure(name: str, inputs: Inputs, params: Params, output: str | os.PathLike[str]) -> None:

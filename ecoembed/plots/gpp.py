@@ -71,8 +71,8 @@ def plot_gpp_timeseries(
         squeeze=False,
         layout="constrained",
     )
+    shown = {name: _subset(predictions, model, split, name) for name in (fused, baseline)}
     for ax, site in zip(axes.flat, sites, strict=False):
-        shown = {name: _subset(predictions, model, split, name) for name in (fused, baseline)}
         obs = _daily(shown[fused][shown[fused]["site"] == site])
         ax.plot(obs["date"], obs["observed"], ".", ms=2, color=OBSERVED_COLOUR, label="observed")
         scores = []

@@ -3,8 +3,6 @@ the cloud-free reconstruction against the synthetic truth."""
 
 from __future__ import annotations
 
-import logging
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -12,8 +10,6 @@ import xarray as xr
 from sklearn.decomposition import PCA
 
 from ecoembed.plots.style import image_axes, scale_bar, stretch, true_colour
-
-log = logging.getLogger(__name__)
 
 GROWING_SEASON = (5, 6, 7, 8, 9)
 # Clear fraction of the automatically chosen scene: half cloudy shows both what the
