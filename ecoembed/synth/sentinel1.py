@@ -1,7 +1,8 @@
 """Sentinel-1 IW GRD gamma0 from a water-cloud model with speckle.
 
 Backscatter = vegetation volume term + two-way-attenuated soil term (Attema & Ulaby 1978),
-with vegetation described by green + brown area and a fixed woody part for forests, the
+with vegetation described by green + brown area and a woody part for forests, the
+living parts weighted by their relative water content, the
 soil term driven by surface soil moisture, roughness and incidence angle. Water is a dark
 specular surface, settlements are bright double-bounce scatterers. Multiplicative gamma
 speckle with the equivalent number of looks of GRD products.
@@ -32,7 +33,7 @@ def backscatter_linear(
     pol: str,
     lai: np.ndarray,
     brown: np.ndarray,
-    cw: np.ndarray,
+    plant_water: np.ndarray,
     sm_surface: np.ndarray,
     incidence_deg: np.ndarray,
     landscape: Landscape,
@@ -43,9 +44,8 @@ def backscatter_linear(
     woody = np.zeros(lc.shape, np.float32)
     for name, area in WOODY_AREA.items():
         woody[lc == IGBP_CODES[name]] = area
-    # Vegetation water content scales the volume term: drought-stressed leaves scatter less.
-    wet_leaf = np.clip(cw / 0.012, 0.3, 1.2)
-    veg = lai * wet_leaf + 0.4 * brown + woody
+    # Water in leaves and stems scales the volume term: drought-stressed plants scatter less.
+    veg = (lai + woody) * plant_water + 0.4 * brown
     cos_t = np.cos(np.deg2rad(incidence_deg))
     tau2 = np.exp(-2.0 * p["B"] * veg / cos_t)
     soil_db = (

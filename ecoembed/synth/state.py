@@ -2,9 +2,11 @@
 
 Two soil layers: a thin surface layer (what C-band radar sees) that wets with every shower
 and dries within days, and a root-zone bucket whose capacity varies with the soil. Water
-stress reaches the canopy with a lag (leaf area is lost over weeks, leaf water and
-chlorophyll respond faster), so a drought shows in radar soil backscatter first and in
-optical greenness later: the reason fusing the two sensors pays off.
+stress reaches the canopy at three speeds: the water content of leaves and stems (what
+radar's volume term sees) within days, the optical leaf traits (chlorophyll, leaf water
+thickness) over about two weeks, leaf area over weeks. So a drought shows in radar first
+(soil and plant water) and in optical greenness later: the reason fusing the two sensors
+pays off.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ STRESS_TAU_DAYS = 14.0  # leaf-area response to water stress
 # vegetation indices to soil moisture in grasslands and shrublands"); an exponential
 # response's mean lag is its time constant, so 12 days sits between the shortest of each.
 TRAIT_TAU_DAYS = 12.0
+# Plant water content (leaves and stems), what C-band volume scattering sees through the
+# dielectric constant of the canopy, follows root-zone supply within days: leaf water and its
+# C-band permittivity drop at the onset of stress (van Emmerik et al. 2017, IEEE GRSL 14:8-12),
+# forest backscatter responds to the water of leaves and trunks first at that onset (MIMICS
+# studies cited there), and microwave vegetation optical depth anomalies track root-zone soil
+# moisture anomalies (Konings et al. 2021, GRL 48:e2021GL095267), whereas optical indices lag
+# by weeks (above). Relative loss of plant water at full stress (beta = 0):
+PLANT_WATER_TAU_DAYS = 2.0
+PLANT_WATER_DROP = 0.35
 BETA_WILT, BETA_FULL = 0.05, 0.45  # relative root-zone water: no uptake / unstressed
 
 # Per class: maximum light-use efficiency (gC per MJ APAR), temperature range (deg C),
@@ -47,6 +58,7 @@ class DailyState:
     brown: np.ndarray  # (day, y, x) senescent / dead standing area index
     cab: np.ndarray  # (day, y, x) leaf chlorophyll, ug cm-2
     cw: np.ndarray  # (day, y, x) leaf equivalent water thickness, cm
+    plant_water: np.ndarray  # (day, y, x) relative water content of leaves and stems, 0..1
     sm_surface: np.ndarray  # (day, y, x) relative water of the 0-5 cm layer, 0..1
     sm_root: np.ndarray  # (day, y, x) relative plant-available root-zone water, 0..1
     gpp: np.ndarray  # (day, y, x) gross primary production, gC m-2 d-1
@@ -91,18 +103,20 @@ def simulate_state(
 
     out = {
         k: np.empty((n_days, *shape), np.float32)
-        for k in ("lai", "brown", "cab", "cw", "sm_surface", "sm_root", "gpp")
+        for k in ("lai", "brown", "cab", "cw", "plant_water", "sm_surface", "sm_root", "gpp")
     }
     root = 0.9 * cap
     top = np.full(shape, 0.8 * TOP_CAPACITY_MM, np.float32)
     slow = np.ones(shape, np.float32)  # lagged stress memory for leaf area
     fast = np.ones(shape, np.float32)  # lagged stress memory for leaf traits
+    hydraulic = np.ones(shape, np.float32)  # short stress memory for plant water
     par = weather.par
     sw_mj = weather.sw_mj
     for d in tqdm(range(n_days), desc="land surface", unit="day", disable=not progress):
         beta = water_stress(root / cap)
         slow += (beta - slow) / STRESS_TAU_DAYS
         fast += (beta - fast) / TRAIT_TAU_DAYS
+        hydraulic += (beta - hydraulic) / PLANT_WATER_TAU_DAYS
         pot_g = phen.green[d][landscape.parcel] * landscape.vigour
         pot_b = phen.brown[d][landscape.parcel] * landscape.vigour
         lost = pot_g * sens * (1.0 - slow)
@@ -131,6 +145,7 @@ def simulate_state(
         out["brown"][d] = np.where(water, 0.0, brown)
         out["cab"][d] = cab
         out["cw"][d] = cw
+        out["plant_water"][d] = 1.0 - PLANT_WATER_DROP * (1.0 - hydraulic)
         out["sm_surface"][d] = np.where(water, 1.0, top / TOP_CAPACITY_MM)
         out["sm_root"][d] = np.where(water, 1.0, root / cap)
         out["gpp"][d] = np.where(water, 0.0, gpp)

@@ -140,7 +140,13 @@ def _simulate_s1(synth_cfg, seed, grid, days, land, state, progress) -> S1Series
         outside = np.broadcast_to(np.isnan(inc[i]), (size, size))
         for pol, out in (("VV", vv), ("VH", vh)):
             s = backscatter_linear(
-                pol, state.lai[d], state.brown[d], state.cw[d], state.sm_surface[d], theta, land
+                pol,
+                state.lai[d],
+                state.brown[d],
+                state.plant_water[d],
+                state.sm_surface[d],
+                theta,
+                land,
             )
             out[i] = np.where(outside, np.nan, s * speckle(rng, (size, size)))
     platform = ["sentinel-1a"] * n
