@@ -104,3 +104,19 @@ def test_consistency_brings_reconstructed_days_onto_observed_ones(stage1, tmp_pa
         s2 = res["figures"][res["figures"]["sensor"] == "s2"]
         assert (s2["rmse_day_hidden"] < s2["rmse_band_mean"]).all()
     assert gaps[1.0]["heldout_embedding_offset"] < 0.75 * gaps[0.0]["heldout_embedding_offset"]
+
+
+def test_code_loss_keeps_more_of_each_sensors_code(stage1, tmp_path):
+    """fusion.code_weight asks the embedding to keep each encoder's code: what of the S1
+    code the held-out embeddings cannot map onto linearly is at least halved (without it
+    the embedding keeps only what predicts the day's values of the centre pixel)."""
+    series, paths = stage1
+    kept = {}
+    for weight in (0.0, 3.0):
+        cfg = FusionConfig(epochs=4, batch_size=64, examples_per_tile=800, code_weight=weight)
+        out = FusionOutputs.in_dir(tmp_path / str(weight))
+        train_fusion(series["s2"], series["s1"], paths, out, cfg, progress=False)
+        kept[weight] = pd.read_csv(out.curves).iloc[-1]
+    lost = {w: 1.0 - k["heldout_s1_code_r2"] for w, k in kept.items()}
+    assert lost[3.0] < 0.5 * lost[0.0], kept
+    assert kept[3.0]["heldout_s2_code_r2"] > 0.8, kept

@@ -60,6 +60,12 @@ class FusionNetwork(nn.Module):
                 for m, c in channels.items()
             }
         )
+        # Heads from the embedding back to each sensor's frozen code (trained only with a
+        # code loss; the paper routes the fused embedding back to each modality's
+        # bottleneck). Created last, so that the layers above start the same without them.
+        self.code_heads = nn.ModuleDict(
+            {m: nn.Linear(embedding_dim, latent_dim) for m in self.names}
+        )
 
     def _token(self, name: str, code: torch.Tensor, dt: torch.Tensor, role: int) -> torch.Tensor:
         r = torch.full(dt.shape, role, dtype=torch.long, device=dt.device)

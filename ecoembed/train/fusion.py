@@ -41,6 +41,7 @@ class FusionConfig:
     context_dates: int = 4  # clear S2 dates, half before and half after the day
     p_hide: float = 0.5
     consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
+    code_weight: float = 0.0  # weight of decoding each sensor's standardised code from z
     seed: int = 42
 
 
@@ -219,6 +220,46 @@ def consistency_loss(net: FusionNetwork, inputs: tuple, z: torch.Tensor) -> torc
     return ((z_hidden[visible] - z[visible].detach()) ** 2).mean()
 
 
+CODE_KEYS = {"s2": "day_code", "s1": "s1_code"}  # each sensor's frozen code in the examples
+
+
+def code_scales(ex: dict, idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Mean and standard deviation of each sensor's code over the training examples."""
+    return {
+        m: (ex[k][idx].mean(0), np.maximum(ex[k][idx].std(0), 1e-6)) for m, k in CODE_KEYS.items()
+    }
+
+
+def code_loss(net: FusionNetwork, inputs: tuple, z: torch.Tensor, scales: dict) -> torch.Tensor:
+    """Mean squared error of each sensor's standardised frozen code decoded from the
+    embedding: asks the embedding to keep what each encoder saw (its spatio-temporal
+    context included), not only what predicts the day's values of the centre pixel."""
+    codes = {"s2": inputs[0], "s1": inputs[5]["s1"][0]}
+    total = z.new_zeros(())
+    for m, code in codes.items():
+        mean, std = (torch.as_tensor(a, device=z.device) for a in scales[m])
+        total = total + ((net.code_heads[m](z) - (code - mean) / std) ** 2).mean()
+    return total
+
+
+def heldout_code_r2(net: FusionNetwork, ex: dict) -> dict[str, float]:
+    """How much of each sensor's code the held-out embeddings (day visible) keep: R² of
+    the best linear map from the embedding to the code, pooled over the code's dims."""
+    idx = np.flatnonzero(ex["held_out"])
+    device = next(net.parameters()).device
+    inputs, _, _ = _batch(ex, idx, np.zeros(idx.size, bool), device)
+    with torch.no_grad():
+        z, _ = net(*inputs)
+    design = np.column_stack([z.cpu().numpy().astype(np.float64), np.ones(idx.size)])
+    out = {}
+    for m, k in CODE_KEYS.items():
+        code = ex[k][idx].astype(np.float64)
+        coef = np.linalg.lstsq(design, code, rcond=None)[0]
+        resid = ((code - design @ coef) ** 2).sum()
+        out[m] = float(1.0 - resid / ((code - code.mean(0)) ** 2).sum())
+    return out
+
+
 def heldout_consistency(net: FusionNetwork, ex: dict) -> tuple[float, float]:
     """Held-out embeddings with the day hidden minus with it visible: the RMS distance
     (what context and S1 cannot know about the day, plus any offset) and the RMS over
@@ -298,6 +339,7 @@ def train_fusion(
         start, curves = state["epoch"] + 1, state["curves"]
         log.info("resuming fusion training after epoch %d", start)
     n_batches = math.ceil(train_idx.size / cfg.batch_size)
+    scales = code_scales(ex, train_idx)
     for epoch in range(start, cfg.epochs):
         erng = np.random.default_rng([cfg.seed, epoch])
         order = train_idx[erng.permutation(train_idx.size)]
@@ -313,6 +355,8 @@ def train_fusion(
             loss = ((dec["s2"] - y2) ** 2).mean() + ((dec["s1"] - y1) ** 2).mean()
             if cfg.consistency > 0:
                 loss = loss + cfg.consistency * consistency_loss(net, inputs, z)
+            if cfg.code_weight > 0:
+                loss = loss + cfg.code_weight * code_loss(net, inputs, z, scales)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -320,6 +364,7 @@ def train_fusion(
         net.eval()
         s2_hidden, _ = heldout_rmse(net, ex, hide=True)
         gap, offset = heldout_consistency(net, ex)
+        kept = heldout_code_r2(net, ex)
         curves.append(
             {
                 "epoch": epoch + 1,
@@ -327,6 +372,8 @@ def train_fusion(
                 "heldout_s2_rmse_hidden": float(s2_hidden.mean()),
                 "heldout_embedding_gap": gap,
                 "heldout_embedding_offset": offset,
+                "heldout_s2_code_r2": kept["s2"],
+                "heldout_s1_code_r2": kept["s1"],
             }
         )
         log.info(
