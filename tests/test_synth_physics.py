@@ -206,21 +206,28 @@ def test_drought_lowers_summer_gpp(world, world_without_drought):
     np.testing.assert_array_equal(world.state.gpp[before], world_without_drought.state.gpp[before])
 
 
-def test_drought_shows_in_s1_soil_backscatter_before_s2(world, world_without_drought):
-    """Paired worlds (same seed, drought on/off): the first date the drought moves VV over
-    grassland and crops by 1 dB comes weeks before the first date it moves their NDVI by
-    0.05 (leaf area responds to water stress with a lag; surface soil dries at once)."""
-    land = world.landscape
-    low_veg = np.isin(land.landcover, [IGBP_CODES["GRA"], IGBP_CODES["CRO"]])
+def drought_shifts(world, dry_free, classes: list[str]) -> tuple[pd.Series, pd.Series]:
+    """What the drought changes over the given classes, on paired worlds (same seed,
+    drought on/off): VV of the mean linear power in dB per S1 date, mean NDVI per S2 date."""
+    mask = np.isin(world.landscape.landcover, [IGBP_CODES[c] for c in classes])
+    assert mask.sum() > 500, classes
 
     def vv_db(w):
-        return 10 * np.log10(np.nanmean(w.s1.vv[:, low_veg], axis=1))
+        return 10 * np.log10(np.nanmean(w.s1.vv[:, mask], axis=1))
 
     def ndvi(w):
-        return clear_ndvi(w)[:, low_veg].mean(axis=1)
+        return clear_ndvi(w)[:, mask].mean(axis=1)
 
-    dvv = pd.Series(vv_db(world) - vv_db(world_without_drought), index=world.days[world.s1.day])
-    dndvi = pd.Series(ndvi(world) - ndvi(world_without_drought), index=s2_dates(world))
+    dvv = pd.Series(vv_db(world) - vv_db(dry_free), index=world.days[world.s1.day])
+    dndvi = pd.Series(ndvi(world) - ndvi(dry_free), index=s2_dates(world))
+    return dvv, dndvi
+
+
+def test_drought_shows_in_s1_soil_backscatter_before_s2(world, world_without_drought):
+    """The first date the drought moves VV over grassland and crops by 1 dB comes weeks
+    before the first date it moves their NDVI by 0.05 (leaf area responds to water stress
+    with a lag; surface soil dries at once)."""
+    dvv, dndvi = drought_shifts(world, world_without_drought, ["GRA", "CRO"])
     s1_first = dvv[dvv < -1.0].index.min()
     s2_first = dndvi[dndvi < -0.05].index.min()
     assert pd.Timestamp("2023-06-01") <= s1_first < pd.Timestamp("2023-08-01"), s1_first
@@ -230,20 +237,9 @@ def test_drought_shows_in_s1_soil_backscatter_before_s2(world, world_without_dro
 def test_drought_shows_in_forest_backscatter_before_forest_ndvi(world, world_without_drought):
     """Over forest the soil is hidden, so radar sees a drought through the water of leaves
     and stems, which follows root-zone water within days; NDVI follows leaf area, which is
-    lost over weeks. Paired worlds as above: VV drops by 0.3 dB at least a fortnight before
-    NDVI drops by 0.02, and a dry forest stays below the wet one through July."""
-    land = world.landscape
-    forest = np.isin(land.landcover, [IGBP_CODES["DBF"], IGBP_CODES["ENF"]])
-    assert forest.sum() > 500
-
-    def vv_db(w):
-        return 10 * np.log10(np.nanmean(w.s1.vv[:, forest], axis=1))
-
-    def ndvi(w):
-        return clear_ndvi(w)[:, forest].mean(axis=1)
-
-    dvv = pd.Series(vv_db(world) - vv_db(world_without_drought), index=world.days[world.s1.day])
-    dndvi = pd.Series(ndvi(world) - ndvi(world_without_drought), index=s2_dates(world))
+    lost over weeks. VV drops by 0.3 dB at least a fortnight before NDVI drops by 0.02,
+    and a dry forest stays below the wet one through July."""
+    dvv, dndvi = drought_shifts(world, world_without_drought, ["DBF", "ENF"])
     s1_first = dvv[dvv < -0.3].index.min()
     s2_first = dndvi[dndvi < -0.02].index.min()
     assert pd.Timestamp("2023-06-01") <= s1_first < pd.Timestamp("2023-08-01"), s1_first

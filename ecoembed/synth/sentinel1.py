@@ -1,11 +1,11 @@
 """Sentinel-1 IW GRD gamma0 from a water-cloud model with speckle.
 
 Backscatter = vegetation volume term + two-way-attenuated soil term (Attema & Ulaby 1978),
-with vegetation described by green + brown area and a woody part for forests, the
-living parts weighted by their relative water content, the
-soil term driven by surface soil moisture, roughness and incidence angle. Water is a dark
-specular surface, settlements are bright double-bounce scatterers. Multiplicative gamma
-speckle with the equivalent number of looks of GRD products.
+with vegetation described by green + brown area and a woody part for forests (the living
+parts weighted by their relative water content), the soil term driven by surface soil
+moisture, roughness and incidence angle. Water is a dark specular surface, settlements are
+bright double-bounce scatterers. Multiplicative gamma speckle with the equivalent number
+of looks of GRD products.
 """
 
 from __future__ import annotations

@@ -223,10 +223,16 @@ def consistency_loss(net: FusionNetwork, inputs: tuple, z: torch.Tensor) -> torc
 CODE_KEYS = {"s2": "day_code", "s1": "s1_code"}  # each sensor's frozen code in the examples
 
 
-def code_scales(ex: dict, idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def code_scales(
+    ex: dict, idx: np.ndarray, device: torch.device
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Mean and standard deviation of each sensor's code over the training examples."""
     return {
-        m: (ex[k][idx].mean(0), np.maximum(ex[k][idx].std(0), 1e-6)) for m, k in CODE_KEYS.items()
+        m: (
+            torch.from_numpy(ex[k][idx].mean(0)).to(device),
+            torch.from_numpy(np.maximum(ex[k][idx].std(0), 1e-6)).to(device),
+        )
+        for m, k in CODE_KEYS.items()
     }
 
 
@@ -237,20 +243,27 @@ def code_loss(net: FusionNetwork, inputs: tuple, z: torch.Tensor, scales: dict) 
     codes = {"s2": inputs[0], "s1": inputs[5]["s1"][0]}
     total = z.new_zeros(())
     for m, code in codes.items():
-        mean, std = (torch.as_tensor(a, device=z.device) for a in scales[m])
+        mean, std = scales[m]
         total = total + ((net.code_heads[m](z) - (code - mean) / std) ** 2).mean()
     return total
 
 
-def heldout_code_r2(net: FusionNetwork, ex: dict) -> dict[str, float]:
-    """How much of each sensor's code the held-out embeddings (day visible) keep: R² of
-    the best linear map from the embedding to the code, pooled over the code's dims."""
+def heldout_embeddings(net: FusionNetwork, ex: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Held-out embeddings with each day's own S2 view visible and with it hidden."""
     idx = np.flatnonzero(ex["held_out"])
     device = next(net.parameters()).device
     inputs, _, _ = _batch(ex, idx, np.zeros(idx.size, bool), device)
     with torch.no_grad():
-        z, _ = net(*inputs)
-    design = np.column_stack([z.cpu().numpy().astype(np.float64), np.ones(idx.size)])
+        z_vis, _ = net(*inputs)
+        z_hid, _ = net(*hidden_day(inputs))
+    return z_vis, z_hid
+
+
+def heldout_code_r2(z_visible: torch.Tensor, ex: dict) -> dict[str, float]:
+    """How much of each sensor's code the held-out embeddings (day visible) keep: R² of
+    the best linear map from the embedding to the code, pooled over the code's dims."""
+    idx = np.flatnonzero(ex["held_out"])
+    design = np.column_stack([z_visible.cpu().numpy().astype(np.float64), np.ones(idx.size)])
     out = {}
     for m, k in CODE_KEYS.items():
         code = ex[k][idx].astype(np.float64)
@@ -260,16 +273,10 @@ def heldout_code_r2(net: FusionNetwork, ex: dict) -> dict[str, float]:
     return out
 
 
-def heldout_consistency(net: FusionNetwork, ex: dict) -> tuple[float, float]:
+def heldout_consistency(z_vis: torch.Tensor, z_hid: torch.Tensor) -> tuple[float, float]:
     """Held-out embeddings with the day hidden minus with it visible: the RMS distance
     (what context and S1 cannot know about the day, plus any offset) and the RMS over
     dimensions of the mean difference (the systematic offset alone)."""
-    idx = np.flatnonzero(ex["held_out"])
-    device = next(net.parameters()).device
-    inputs, _, _ = _batch(ex, idx, np.zeros(idx.size, bool), device)
-    with torch.no_grad():
-        z_vis, _ = net(*inputs)
-        z_hid, _ = net(*hidden_day(inputs))
     diff = z_hid - z_vis
     return float(torch.sqrt((diff**2).mean())), float(torch.sqrt((diff.mean(0) ** 2).mean()))
 
@@ -339,7 +346,7 @@ def train_fusion(
         start, curves = state["epoch"] + 1, state["curves"]
         log.info("resuming fusion training after epoch %d", start)
     n_batches = math.ceil(train_idx.size / cfg.batch_size)
-    scales = code_scales(ex, train_idx)
+    scales = code_scales(ex, train_idx, device)
     for epoch in range(start, cfg.epochs):
         erng = np.random.default_rng([cfg.seed, epoch])
         order = train_idx[erng.permutation(train_idx.size)]
@@ -363,8 +370,9 @@ def train_fusion(
             total += float(loss.detach())
         net.eval()
         s2_hidden, _ = heldout_rmse(net, ex, hide=True)
-        gap, offset = heldout_consistency(net, ex)
-        kept = heldout_code_r2(net, ex)
+        z_vis, z_hid = heldout_embeddings(net, ex)
+        gap, offset = heldout_consistency(z_vis, z_hid)
+        kept = heldout_code_r2(z_vis, ex)
         curves.append(
             {
                 "epoch": epoch + 1,
