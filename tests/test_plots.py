@@ -15,6 +15,7 @@ from ecoembed.plots.gpp import best_baseline, plot_gpp_scatter, plot_gpp_skill
 from ecoembed.plots.scenes import embedding_pcs, pick_scene, rms_error
 from ecoembed.plots.series import pick_event_pixel
 from ecoembed.plots.style import save_png, stretch, true_colour
+from ecoembed.plots.training import plot_training_curves
 
 
 def valid_mask(clear_fractions: list[float], times: list[str], size: int = 10) -> xr.DataArray:
@@ -176,6 +177,8 @@ def test_gpp_and_training_figures_write_pngs(tmp_path):
             "train_loss": [1.0, 0.5],
             "heldout_s2_rmse_hidden": [0.6, 0.4],
             "heldout_embedding_gap": [0.2, 0.1],
+            "heldout_s2_code_r2": [0.9, 0.95],
+            "heldout_s1_code_r2": [0.6, 0.8],
         }
     ).to_csv(tmp_path / "fusion.csv", index=False)
     inputs = {
@@ -218,3 +221,18 @@ def test_a_failing_figure_leaves_no_file(tmp_path):
     with pytest.raises(Broken):
         save_png(fig, tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_curves_show_the_code_probe_only_where_it_was_logged():
+    pretrain = {
+        "s2": pd.DataFrame({"epoch": [1, 2], "train_loss": [1, 0.5], "heldout_loss": [1, 0.6]})
+    }
+    fusion = pd.DataFrame(
+        {"epoch": [1, 2], "train_loss": [1.0, 0.5], "heldout_s2_rmse_hidden": [0.6, 0.4]}
+    )
+    assert len(plot_training_curves(pretrain, fusion).axes) == 3
+    fusion["heldout_s2_code_r2"] = [0.9, 0.95]
+    fusion["heldout_s1_code_r2"] = [0.6, 0.8]
+    probe = plot_training_curves(pretrain, fusion).axes[3]
+    lines = {line.get_label(): list(line.get_ydata()) for line in probe.get_lines()}
+    assert lines == {"S2 code": [0.9, 0.95], "S1 code": [0.6, 0.8]}

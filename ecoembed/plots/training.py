@@ -11,9 +11,12 @@ SENSOR_COLOURS = {"s2": OKABE_ITO["green"], "s1": OKABE_ITO["orange"]}
 
 
 def plot_training_curves(pretrain: dict[str, pd.DataFrame], fusion: pd.DataFrame) -> plt.Figure:
-    """Stage 1 per sensor (training and held-out loss), stage 2 (training loss and the
-    held-out S2 error on days whose view was hidden)."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    """Stage 1 per sensor (training and held-out loss), stage 2 (training loss, the
+    held-out S2 error on days whose view was hidden and, where logged, how much of each
+    sensor's frozen code a linear probe recovers from the fused embedding)."""
+    has_codes = {"heldout_s2_code_r2", "heldout_s1_code_r2"} <= set(fusion.columns)
+    ncols = 4 if has_codes else 3
+    fig, axes = plt.subplots(1, ncols, figsize=(4 * ncols, 3.6), layout="constrained")
     ax = axes[0]
     for sensor, curve in pretrain.items():
         colour = SENSOR_COLOURS.get(sensor, OKABE_ITO["black"])
@@ -63,6 +66,21 @@ def plot_training_curves(pretrain: dict[str, pd.DataFrame], fusion: pd.DataFrame
     ax.set_title("stage 2: held-out tiles")
     ax.set_ylabel("RMS (standard deviations)")
     ax.legend()
+    if has_codes:
+        ax = axes[3]
+        for sensor in ("s2", "s1"):
+            ax.plot(
+                fusion["epoch"],
+                fusion[f"heldout_{sensor}_code_r2"],
+                "-o",
+                ms=3,
+                color=SENSOR_COLOURS[sensor],
+                label=f"{sensor.upper()} code",
+            )
+        ax.set_title("stage 2: sensor codes kept (held out)")
+        ax.set_ylabel("R$^2$ of a linear probe from the embedding (-)")
+        ax.set_ylim(top=1.0)
+        ax.legend()
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(lw=0.4, alpha=0.6)
