@@ -121,7 +121,7 @@ def grid_at(grid: GridSpec, resolution: float) -> GridSpec:
     """The same extent at another pixel size (the 20 m grid of a 10 m tile)."""
     factor = resolution / grid.resolution
     h, w = int(round(grid.height / factor)), int(round(grid.width / factor))
-    return GridSpec(grid.epsg, grid.transform * Affine.scale(factor), h, w)
+    return GridSpec(grid.epsg, grid.transform @ Affine.scale(factor), h, w)
 
 
 def grid_footprint(grid: GridSpec) -> dict[str, Any]:
