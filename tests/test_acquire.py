@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pystac
 import pytest
 import rasterio
@@ -23,6 +24,7 @@ from ecoembed.config import validate_config
 from ecoembed.cube import build_cube
 from ecoembed.io import acquire, stac, zarrio
 from ecoembed.io.acquire import NoAcquisitionsError, site_grid
+from ecoembed.io.errors import InputDataError
 from ecoembed.io.raster import write_cog
 
 # A site in UTM zone 32 (EPSG:32632); the "archive" delivers its scenes in zone 33.
@@ -461,3 +463,48 @@ def test_backoff_doubles():
     with pytest.raises(RuntimeError, match="x: failed after 4 attempt"):
         acquire.with_retries(fail, what="x", retries=3, backoff_s=1.5, sleep=waits.append)
     assert waits == [1.5, 3.0, 6.0]
+
+
+# --- the user's FLUXNET files -------------------------------------------------------------
+
+FLUXNET_REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "fluxnet2015"
+
+
+@pytest.mark.skipif(not FLUXNET_REAL.is_dir(), reason="../shared/realdata not present")
+def test_real_daily_file_found_and_cut_to_the_study_years(tmp_path):
+    from ecoembed.io.fluxnet import find_site_file, read_fluxnet, write_study_period
+
+    source = find_site_file(FLUXNET_REAL, "US-AR1")  # the SUBSET DD file; FR-Pue is MM
+    assert source.name == "FLX_US-AR1_FLUXNET2015_SUBSET_DD_2009-2012_1-3.csv"
+    out = tmp_path / "FLX_US-AR1_FLUXNET2015_FULLSET_DD_2010-2011_1-4.csv"
+    assert write_study_period(source, out, 2010, 2011) == 730
+    got, full = read_fluxnet(out), read_fluxnet(source)
+    assert got.index[0] == pd.Timestamp("2010-01-01") and got.index[-1] == pd.Timestamp(
+        "2011-12-31"
+    )
+    assert list(got.columns) == list(full.columns)  # every column, -9999 kept as missing
+    want = full.loc["2010":"2011"]
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-5, equal_nan=True)
+    with pytest.raises(InputDataError, match=r"no day in the study years 2019-2020.*2009-01-01"):
+        write_study_period(source, tmp_path / "x.csv", 2019, 2020)
+    with pytest.raises(InputDataError, match="no FLUXNET DD/HH/HR CSV file of site FR-Pue"):
+        find_site_file(FLUXNET_REAL, "FR-Pue")  # only a monthly file there
+
+
+def test_site_file_names_of_the_releases_and_ties(tmp_path):
+    from ecoembed.io.fluxnet import find_site_file
+
+    for name in (
+        "ICOSETC_DE-Hai_FLUXNET_DD_L2.csv",
+        "FLX_DE-Tha_FLUXNET2015_FULLSET_DD_1996-2020_beta-3.csv",
+        "FLX_DE-Tha_FLUXNET2015_FULLSET_HH_1996-2020_beta-3.csv",
+        "FLX_DE-Tha_FLUXNET2015_SUBSET_DD_1996-2020_beta-3.csv",
+        "FLX_DE-Gri_FLUXNET2015_FULLSET_DD_2004-2020_beta-3.csv",
+        "FLX_DE-Gri_FLUXNET2015_FULLSET_DD_2004-2014_1-4.csv",
+    ):
+        (tmp_path / name).write_text("TIMESTAMP\n")
+    assert find_site_file(tmp_path, "DE-Hai").name == "ICOSETC_DE-Hai_FLUXNET_DD_L2.csv"
+    # daily before half-hourly, FULLSET before SUBSET
+    assert "FULLSET_DD" in find_site_file(tmp_path, "DE-Tha").name
+    with pytest.raises(InputDataError, match="several FLUXNET files of site DE-Gri"):
+        find_site_file(tmp_path, "DE-Gri")
