@@ -8,21 +8,10 @@
 #   {RAW}/flux/FLX_<SITE>_FLUXNET2015_FULLSET_DD_<Y1>-<Y2>_1-4.csv, sites.csv  (rule flux_real)
 #
 # Which acquisitions a tile has is known only after the search: stac_search is a
-# checkpoint, and tile_items asks it (acquisition_dirs) for the folders to wait for. Each
-# acquisition is its own job, so a failed download re-runs alone and downloads run side
-# by side. Searches and downloads need the network; nothing here runs at DAG time.
-
-
-def acquisition_dirs(wildcards):
-    """The tile's acquisition folders, from the manifest its search wrote."""
-    from ecoembed.io.acquire import acquisition_ids
-
-    manifest = checkpoints.stac_search.get(tile=wildcards.tile).output.manifest
-    return [
-        f"{RAW}/tiles/{wildcards.tile}/{collection}/{acq}"
-        for collection, ids in acquisition_ids(manifest).items()
-        for acq in ids
-    ]
+# checkpoint, and tile_items asks it (acquisition_dirs, common.smk) for the folders to
+# wait for. Each acquisition is its own job, so a failed download re-runs alone and
+# downloads run side by side. Searches and downloads need the network; nothing here runs
+# at DAG time.
 
 
 checkpoint stac_search:

@@ -47,9 +47,22 @@ else:
     SITES = [plan.SitePlan(s["id"], s["id"], s["igbp"], 0) for s in STAC_CFG["sites"]]
     FIRST_YEAR, LAST_YEAR = plan.years(STAC_CFG)
 TILE_PATTERN = "|".join(re.escape(t) for t in TILES)  # constrains the {tile} wildcard
-# What rule cube needs of a tile's raw inputs besides the catalog: the synthetic tile's
-# folder, or the acquired tile's items.json (its folder is filled by one job per acquisition).
+# The cube's input besides the catalog, per tile: the synthetic tile's folder, or the
+# acquired tile's items.json (its folder is filled by one job per acquisition).
 TILE_RAW = f"{RAW}/tiles/{{tile}}" if SYNTHETIC else f"{RAW}/tiles/{{tile}}/items.json"
+
+
+def acquisition_dirs(wildcards):
+    """A real tile's acquisition folders, from the manifest its STAC search wrote
+    (checkpoint stac_search in rules/acquire.smk)."""
+    from ecoembed.io.acquire import acquisition_ids
+
+    manifest = checkpoints.stac_search.get(tile=wildcards.tile).output.manifest
+    return [
+        f"{RAW}/tiles/{wildcards.tile}/{collection}/{acq}"
+        for collection, ids in acquisition_ids(manifest).items()
+        for acq in ids
+    ]
 
 
 def flux_file(site_id):
