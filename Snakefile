@@ -24,7 +24,18 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
-include: "rules/data.smk"
+
+
+# Raw inputs: the synthetic world, or real acquisitions (config data_source).
+if SYNTHETIC:
+
+    include: "rules/data.smk"
+
+else:
+
+    include: "rules/acquire.smk"
+
+
 include: "rules/cube.smk"
 include: "rules/pretrain.smk"
 include: "rules/embed.smk"
@@ -35,7 +46,7 @@ include: "rules/figures.smk"
 rule all:
     default_target: True
     input:
-        rules.synthesize.input,
+        rules.synthesize.input if SYNTHETIC else rules.acquired.input,
         rules.cubes.input,
         rules.pretrained.input,
         rules.train_fusion.output,

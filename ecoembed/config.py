@@ -71,7 +71,37 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(
             f"synth.start ({synth['start']}) must be before synth.end ({synth['end']})"
         )
+    if cfg["data_source"] == "stac":
+        _check_stac(cfg)
     _check_figures(cfg)
+
+
+def _check_stac(cfg: dict[str, Any]) -> None:
+    """A real study names its sites, a real period and its FLUXNET folder, and asks for
+    nothing that needs the synthetic world's truth."""
+    study = cfg["stac"]
+    if not study["sites"]:
+        raise ConfigError("stac.sites: data_source stac needs at least one site")
+    ids = [s["id"] for s in study["sites"]]
+    dups = sorted({i for i in ids if ids.count(i) > 1})
+    if dups:
+        raise ConfigError(f"stac.sites: duplicate site ids {dups}")
+    days = {}
+    for key in ("start", "end"):
+        try:
+            days[key] = dt.date.fromisoformat(study[key])
+        except ValueError as err:
+            raise ConfigError(f"stac.{key}: {study[key]!r} is not a valid date") from err
+    if days["start"] >= days["end"]:
+        raise ConfigError(f"stac.start ({study['start']}) must be before stac.end ({study['end']})")
+    if study["flux_dir"] is None:
+        raise ConfigError(
+            "stac.flux_dir: data_source stac needs the folder of the sites' FLUXNET files"
+        )
+    if "oracle" in cfg["gpp"]["input_sets"]:
+        raise ConfigError(
+            "gpp.input_sets: 'oracle' reads the synthetic world's truth, which real data lack"
+        )
 
 
 def _check_figures(cfg: dict[str, Any]) -> None:

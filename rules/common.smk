@@ -31,12 +31,38 @@ LOGS = "results/logs"
 BENCHMARKS = "results/benchmarks"
 
 
-# --- the synthetic world, known from the config alone --------------------------------
+# --- tiles and towers, known from the config alone -----------------------------------
+# data_source synthetic: the synthetic world (rules/data.smk); stac: real sites, one tile
+# around each, acquired from STAC APIs (rules/acquire.smk). Either way the later rules
+# read the same raw layout.
+SYNTHETIC = config["data_source"] == "synthetic"
 SYNTH_CFG = config["synth"]
-TILES = plan.tile_ids(SYNTH_CFG)
-SITES = plan.site_plan(SYNTH_CFG)
-FIRST_YEAR, LAST_YEAR = plan.years(SYNTH_CFG)
+STAC_CFG = config["stac"]
+if SYNTHETIC:
+    TILES = plan.tile_ids(SYNTH_CFG)
+    SITES = plan.site_plan(SYNTH_CFG)
+    FIRST_YEAR, LAST_YEAR = plan.years(SYNTH_CFG)
+else:
+    TILES = [s["id"] for s in STAC_CFG["sites"]]
+    SITES = [plan.SitePlan(s["id"], s["id"], s["igbp"], 0) for s in STAC_CFG["sites"]]
+    FIRST_YEAR, LAST_YEAR = plan.years(STAC_CFG)
 TILE_PATTERN = "|".join(re.escape(t) for t in TILES)  # constrains the {tile} wildcard
+# The cube's input besides the catalog, per tile: the synthetic tile's folder, or the
+# acquired tile's items.json (its folder is filled by one job per acquisition).
+TILE_RAW = f"{RAW}/tiles/{{tile}}" if SYNTHETIC else f"{RAW}/tiles/{{tile}}/items.json"
+
+
+def acquisition_dirs(wildcards):
+    """A real tile's acquisition folders, from the manifest its STAC search wrote
+    (checkpoint stac_search in rules/acquire.smk)."""
+    from ecoembed.io.acquire import acquisition_ids
+
+    manifest = checkpoints.stac_search.get(tile=wildcards.tile).output.manifest
+    return [
+        f"{RAW}/tiles/{wildcards.tile}/{collection}/{acq}"
+        for collection, ids in acquisition_ids(manifest).items()
+        for acq in ids
+    ]
 
 
 def flux_file(site_id):
@@ -101,7 +127,9 @@ def gpp_truths(wildcards):
 
 
 # --- figures --------------------------------------------------------------------------
-FIGURES = list(FIGURE_NAMES)
+# The reconstruction and temporal-fidelity figures show the synthetic truth.
+TRUTH_FIGURES = ("reconstruction", "temporal_fidelity")
+FIGURES = [f for f in FIGURE_NAMES if SYNTHETIC or f not in TRUTH_FIGURES]
 FIGURE_TILE = config["figures"]["tile"] or TILES[0]
 if FIGURE_TILE not in TILES:
     raise ValueError(f"figures.tile: {FIGURE_TILE!r} is not one of the tiles {TILES}")

@@ -8,7 +8,7 @@ rule cube:
     """One tile's S2 reflectance, clear-view mask and S1 backscatter (dB) on its 10 m grid."""
     input:
         catalog=rules.stac_catalog.output.catalog,
-        tile_dir=f"{RAW}/tiles/{{tile}}",
+        tile_dir=TILE_RAW,
     output:
         cube=directory("results/cube/{tile}.zarr"),
     params:

@@ -123,7 +123,7 @@ rule embeddings:
         expand("results/reconstruction/{tile}.zarr", tile=TILES),
         expand("results/embeddings_daily/{tile}.zarr", tile=TILES) if config["embed"]["daily"] else [],
         rules.site_embeddings.output,
-        rules.eval_reconstruction.output,
+        rules.eval_reconstruction.output if SYNTHETIC else [],  # needs the synthetic truth
 
 
 localrules:

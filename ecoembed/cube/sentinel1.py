@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pystac
+from pystac.extensions.raster import RasterExtension
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from ecoembed.cube.sentinel2 import require_assets
+from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
 from ecoembed.io.raster import read_on_grid
 from ecoembed.io.sentinel import S1_ASSET_KEYS
@@ -21,6 +22,15 @@ def linear_to_db(linear: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
+def asset_in_db(item: pystac.Item, key: str) -> bool:
+    """True when the asset's raster:bands unit says dB (some archives deliver dB, not the
+    linear power of RTC products); linear otherwise."""
+    if not RasterExtension.has_extension(item):
+        return False
+    bands = RasterExtension.ext(item.assets[key]).bands
+    return bool(bands) and str(bands[0].unit or "").lower() == "db"
+
+
 def read_s1_window(
     item: pystac.Item,
     grid: GridSpec,
@@ -28,12 +38,26 @@ def read_s1_window(
     resampling: Resampling,
     catalog: str,
 ) -> np.ndarray:
-    """Backscatter (pol, h, w) in dB, float32, NaN outside the swath and on no data."""
-    require_assets(item, S1_ASSET_KEYS, catalog)
-    out = np.empty((len(S1_ASSET_KEYS), int(window.height), int(window.width)), np.float32)
+    """Backscatter (pol, h, w) in dB, float32, NaN outside the swath and on no data.
+
+    A polarisation the item does not deliver (single-pol acquisitions, VV-only archives)
+    is NaN throughout; an item with neither is an error.
+    """
+    present = [k for k in S1_ASSET_KEYS if k in item.assets]
+    if not present:
+        raise InputDataError(
+            catalog, f"item has none of the Sentinel-1 assets {list(S1_ASSET_KEYS)}", item=item.id
+        )
+    out = np.full((len(S1_ASSET_KEYS), int(window.height), int(window.width)), np.nan, np.float32)
     for k, key in enumerate(S1_ASSET_KEYS):
-        linear, ok = read_on_grid(
+        if key not in present:
+            continue
+        values, ok = read_on_grid(
             item.assets[key].href, grid, window, resampling=resampling, item=item.id
         )
-        out[k] = linear_to_db(linear.astype(np.float32), ok)
+        values = values.astype(np.float32)
+        if asset_in_db(item, key):
+            out[k] = np.where(ok & np.isfinite(values), values, np.nan)
+        else:
+            out[k] = linear_to_db(values, ok)
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 import numpy as np
 import pystac
@@ -14,22 +13,14 @@ from rasterio.windows import Window
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
 from ecoembed.io.raster import read_on_grid
-from ecoembed.io.sentinel import S2_BAND_NAMES, S2_SCALE
+from ecoembed.io.sentinel import S2_BAND_NAMES, S2_SCALE, l2a_offset
 
 log = logging.getLogger(__name__)
-
-# Processing baseline 04.00 (in production from 2022-01-25) added BOA_ADD_OFFSET = -1000.
-BASELINE_04_START = datetime(2022, 1, 25, tzinfo=UTC)
 
 
 def baseline_scale_offset(item: pystac.Item) -> tuple[float, float]:
     """The L2A DN convention of the item's processing baseline (or, lacking it, its date)."""
-    baseline = item.properties.get("s2:processing_baseline")
-    if baseline is not None:
-        new = tuple(int(p) for p in str(baseline).split(".")[:2]) >= (4, 0)
-    else:
-        new = item.datetime is not None and item.datetime >= BASELINE_04_START
-    return S2_SCALE, (-0.1 if new else 0.0)
+    return S2_SCALE, l2a_offset(item.properties.get("s2:processing_baseline"), item.datetime)
 
 
 def scale_offset(item: pystac.Item, key: str) -> tuple[float, float]:

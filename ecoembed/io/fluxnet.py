@@ -7,6 +7,7 @@ evaluation reads both through ``read_fluxnet``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -250,3 +251,64 @@ def read_daily_gpp(
         out[col] = df[col]
     out.attrs = {"source": str(path), "partitioning": partitioning, "min_qc": min_qc}
     return out
+
+
+# --- real towers: the user's FLUXNET files into the workflow's raw layout ---------------
+
+
+def find_site_file(flux_dir: str | os.PathLike[str], site_id: str) -> Path:
+    """The one daily (DD) or half-hourly/hourly (HH/HR) FLUXNET CSV of a site in a folder.
+
+    Accepts the names of FLUXNET2015 (``FLX_DE-Tha_FLUXNET2015_FULLSET_DD_...``), ONEFlux
+    releases such as ICOS Warm Winter 2020 (``..._DD_1996-2020_beta-3.csv``), ICOS ETC L2
+    (``ICOSETC_DE-Tha_FLUXNET_DD_L2.csv``) and AmeriFlux (``AMF_..._FLUXNET_FULLSET_DD_...``).
+    Daily files win over sub-daily ones, FULLSET over SUBSET; a tie is an error.
+    """
+    folder = Path(flux_dir)
+    if not folder.is_dir():
+        raise InputDataError(flux_dir, f"FLUXNET folder does not exist (site {site_id})")
+    pattern = re.compile(rf"(^|_){re.escape(site_id)}_.*FLUXNET.*_(DD|HH|HR)(_|\.)", re.IGNORECASE)
+    found = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() == ".csv" and pattern.search(p.name)
+    )
+    if not found:
+        raise InputDataError(
+            flux_dir,
+            f"no FLUXNET DD/HH/HR CSV file of site {site_id} "
+            f"(expected e.g. FLX_{site_id}_FLUXNET2015_FULLSET_DD_<Y1>-<Y2>_<V>.csv)",
+        )
+
+    def rank(p: Path) -> tuple[int, int]:
+        name = p.name.upper()
+        return (0 if "_DD" in name else 1, 0 if "FULLSET" in name else 1)
+
+    best = min(rank(p) for p in found)
+    chosen = [p for p in found if rank(p) == best]
+    if len(chosen) > 1:
+        raise InputDataError(
+            flux_dir,
+            f"several FLUXNET files of site {site_id}: {', '.join(p.name for p in chosen)}; "
+            "keep one",
+        )
+    return chosen[0]
+
+
+def write_study_period(
+    source: str | os.PathLike[str], out: str | os.PathLike[str], first_year: int, last_year: int
+) -> int:
+    """The source's days of ``first_year``..``last_year`` as a FLUXNET DD file (every column;
+    HH/HR records reduced to days as :func:`daily_from_subdaily` does). Returns the days."""
+    df = read_fluxnet(source)
+    if _is_subdaily(df.index):
+        df = daily_from_subdaily(df, source)
+    else:
+        _check_daily_steps(df.index, source)
+    period = df[(df.index.year >= first_year) & (df.index.year <= last_year)]
+    if period.empty:
+        raise InputDataError(
+            source,
+            f"no day in the study years {first_year}-{last_year} "
+            f"(the file covers {df.index[0]:%Y-%m-%d} to {df.index[-1]:%Y-%m-%d})",
+        )
+    write_fluxnet_dd(period, out)
+    return len(period)

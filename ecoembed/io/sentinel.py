@@ -6,6 +6,7 @@ Pure Python on purpose: the Snakefile imports this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,20 @@ S2_SCL_RESOLUTION_M = 20
 S2_SCALE = 1e-4
 S2_OFFSET = -0.1
 S2_NODATA = 0
+# Processing baseline 04.00 (in production from 2022-01-25) added BOA_ADD_OFFSET = -1000.
+BASELINE_04_START = datetime(2022, 1, 25, tzinfo=UTC)
+
+
+def l2a_offset(processing_baseline: str | None, when: datetime | None) -> float:
+    """Reflectance offset of L2A DNs: -0.1 from baseline 04.00 on, 0 before; by the item's
+    date where it does not state its baseline (products made before and after the switch
+    are mixed in public archives, so the baseline wins where known)."""
+    if processing_baseline is not None:
+        new = tuple(int(p) for p in str(processing_baseline).split(".")[:2]) >= (4, 0)
+    else:
+        new = when is not None and when >= BASELINE_04_START
+    return S2_OFFSET if new else 0.0
+
 
 # Sen2Cor scene classification codes (ESA L2A product specification).
 SCL_CLASSES: dict[int, str] = {

@@ -148,8 +148,13 @@ def make_s2_item(
     platform: str = "sentinel-2a",
     processing_baseline: str = "05.10",
     mgrs_tile: str | None = None,
+    offset: float = sentinel.S2_OFFSET,
 ) -> pystac.Item:
-    """A Sentinel-2 L2A item: one COG asset per band (B02..B12) plus SCL, eo/proj/raster."""
+    """A Sentinel-2 L2A item: one COG asset per band (B02..B12) plus SCL, eo/proj/raster.
+
+    ``offset``: reflectance = DN * 1e-4 + offset, -0.1 from processing baseline 04.00 on and
+    0 before (acquired archive scenes keep their DNs; the item says how to read them).
+    """
     unknown = sorted(set(assets) - set(_S2_BANDS) - {SCL_ASSET_KEY})
     if unknown:
         raise ValueError(f"item {item_id}: unknown Sentinel-2 asset keys {unknown}")
@@ -200,7 +205,7 @@ def make_s2_item(
                 data_type=DataType.UINT16,
                 spatial_resolution=res,
                 scale=sentinel.S2_SCALE,
-                offset=sentinel.S2_OFFSET,
+                offset=float(offset),
             )
         RasterExtension.ext(asset).bands = [raster_band]
     return item

@@ -1,0 +1,510 @@
+"""Real-data acquisition (issue #8), offline: a static STAC catalog of local COGs in another
+UTM zone and at other resolutions than the tile grid, searched and loaded through the same
+client code (pystac-client, odc-stac) that talks to a STAC API, then catalogued and cubed
+as the workflow does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+import rasterio
+from affine import Affine
+from pystac.extensions.projection import ProjectionExtension
+from rasterio.errors import RasterioIOError
+from rasterio.warp import transform as warp_transform
+from rasterio.warp import transform_geom
+
+from ecoembed.config import validate_config
+from ecoembed.cube import build_cube
+from ecoembed.io import acquire, stac, zarrio
+from ecoembed.io.acquire import NoAcquisitionsError, site_grid
+from ecoembed.io.errors import InputDataError
+from ecoembed.io.raster import write_cog
+
+# A site in UTM zone 32 (EPSG:32632); the "archive" delivers its scenes in zone 33.
+SITE = {"id": "DE-Xyz", "lat": 50.95, "lon": 11.70, "igbp": "GRA"}
+SRC_EPSG = 32633
+BUFFER_M = 640  # 128 x 128 tile
+COMMON = acquire.ASSET_NAMING["common"]["s2"]
+
+
+def field_dn(x: np.ndarray, y: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
+    """S2 DN as a plane over tile-grid (EPSG:32632) coordinates: resampling-checkable."""
+    return 3000.0 + 0.4 * (x - centre[0]) + 0.25 * (y - centre[1])
+
+
+def field_power(x: np.ndarray, y: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
+    """S1 linear gamma0 as a plane over tile-grid coordinates."""
+    return 0.05 + 2e-5 * (x - centre[0]) - 1e-5 * (y - centre[1])
+
+
+class Archive:
+    """A static STAC catalog of Sentinel scenes written as COGs in EPSG:32633."""
+
+    def __init__(self, root: Path, grid) -> None:
+        self.root = root
+        self.grid = grid
+        self.centre = (
+            grid.transform.c + grid.width * 5.0,
+            grid.transform.f - grid.height * 5.0,
+        )
+        cx, cy = warp_transform(
+            f"EPSG:{grid.epsg}", f"EPSG:{SRC_EPSG}", [self.centre[0]], [self.centre[1]]
+        )
+        self.src_centre = (cx[0], cy[0])
+        self.items: dict[str, list[pystac.Item]] = {"sentinel-2-l2a": [], "sentinel-1-rtc": []}
+
+    def _raster(
+        self,
+        path: Path,
+        res: float,
+        half_m: float,
+        fn,
+        dtype,
+        nodata,
+        rows: slice = slice(None),
+        offset_xy: tuple[float, float] = (0.0, 0.0),
+    ) -> tuple[Affine, tuple[int, int]]:
+        """A raster of ``fn`` of tile-grid coordinates, in EPSG:32633 at ``res`` m; pixels
+        outside ``rows`` are nodata (scenes that cover part of the tile)."""
+        n = int(2 * half_m / res)
+        left = round((self.src_centre[0] - half_m) / res) * res + offset_xy[0]
+        top = round((self.src_centre[1] + half_m) / res) * res + offset_xy[1]
+        t = Affine(res, 0, left, 0, -res, top)
+        cols, rws = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
+        xs, ys = t @ (cols, rws)
+        gx, gy = warp_transform(
+            f"EPSG:{SRC_EPSG}", f"EPSG:{self.grid.epsg}", xs.ravel(), ys.ravel()
+        )
+        values = fn(np.reshape(gx, xs.shape), np.reshape(gy, ys.shape)).astype(dtype)
+        keep = np.zeros((n, n), bool)
+        keep[rows] = True
+        values[~keep] = nodata
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_cog(path, values, crs=SRC_EPSG, transform=t, nodata=nodata)
+        return t, (n, n)
+
+    def _item(
+        self, kind: str, item_id: str, when: dt.datetime, props: dict, half_m: float, shift_m=0.0
+    ):
+        c = (self.src_centre[0] + shift_m, self.src_centre[1])
+        ring = [
+            (c[0] - half_m, c[1] - half_m),
+            (c[0] + half_m, c[1] - half_m),
+            (c[0] + half_m, c[1] + half_m),
+            (c[0] - half_m, c[1] + half_m),
+            (c[0] - half_m, c[1] - half_m),
+        ]
+        geom = transform_geom(
+            f"EPSG:{SRC_EPSG}", "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}
+        )
+        lons = [p[0] for p in geom["coordinates"][0]]
+        lats = [p[1] for p in geom["coordinates"][0]]
+        item = pystac.Item(
+            item_id,
+            geometry=geom,
+            bbox=[min(lons), min(lats), max(lons), max(lats)],
+            datetime=when,
+            properties=props,
+            collection=kind,
+        )
+        ProjectionExtension.add_to(item)
+        item.properties["proj:code"] = f"EPSG:{SRC_EPSG}"
+        return item
+
+    def _asset(self, item, key, path, t, shape, raster_band: dict) -> None:
+        asset = pystac.Asset(str(path), media_type=pystac.MediaType.COG, roles=["data"])
+        asset.extra_fields["proj:transform"] = list(t)[:6]
+        asset.extra_fields["proj:shape"] = list(shape)
+        asset.extra_fields["raster:bands"] = [raster_band]
+        item.add_asset(key, asset)
+
+    def s2_scene(
+        self,
+        item_id: str,
+        when: dt.datetime,
+        *,
+        baseline: str,
+        cloud: float,
+        rows: slice = slice(None),
+        cloud_east: bool = False,
+        with_offset: bool = True,
+        shift_m: float = 0.0,
+    ) -> pystac.Item:
+        """Earth Search naming (red, nir, scl); 10 m bands at 15 m, 20 m bands and SCL at 30 m."""
+        half = 1200.0
+        props = {
+            "platform": "sentinel-2b",
+            "s2:processing_baseline": baseline,
+            "eo:cloud_cover": cloud,
+        }
+        item = self._item("sentinel-2-l2a", item_id, when, props, half, shift_m)
+        folder = self.root / "scenes" / item_id
+        offset = -0.1 if baseline >= "04.00" else 0.0
+        for band, key in COMMON.items():
+            if band == "SCL":
+                centre_x = self.centre[0]
+
+                def scl(x, y, _c=centre_x):
+                    return np.where((x > _c) & cloud_east, 9, 4)
+
+                t, shape = self._raster(folder / f"{key}.tif", 30.0, half, scl, np.uint8, 0, rows)
+                rb = {"nodata": 0, "data_type": "uint8"}
+            else:
+                res = 15.0 if band in ("B02", "B03", "B04", "B08") else 30.0
+                t, shape = self._raster(
+                    folder / f"{key}.tif",
+                    res,
+                    half,
+                    lambda x, y: np.rint(field_dn(x, y, self.centre)),
+                    np.uint16,
+                    0,
+                    rows,
+                )
+                rb = {"nodata": 0, "data_type": "uint16"}
+                if with_offset:
+                    rb |= {"scale": 0.0001, "offset": offset}
+            self._asset(item, key, folder / f"{key}.tif", t, shape, rb)
+        self.items["sentinel-2-l2a"].append(item)
+        return item
+
+    def s1_scene(
+        self, item_id: str, when: dt.datetime, *, orbit: str, rows: slice = slice(None)
+    ) -> pystac.Item:
+        """Planetary Computer naming (vv, vh), float32 linear gamma0 at 20 m, nodata -32768."""
+        half = 1200.0
+        props = {
+            "platform": "SENTINEL-1A",
+            "sat:orbit_state": orbit,
+            "sat:relative_orbit": 117 if orbit == "ascending" else 22,
+        }
+        item = self._item("sentinel-1-rtc", item_id, when, props, half)
+        folder = self.root / "scenes" / item_id
+        for key, factor in (("vv", 1.0), ("vh", 0.2)):
+            t, shape = self._raster(
+                folder / f"{key}.tif",
+                20.0,
+                half,
+                lambda x, y, f=factor: f * field_power(x, y, self.centre),
+                np.float32,
+                -32768.0,
+                rows,
+            )
+            self._asset(
+                item,
+                key,
+                folder / f"{key}.tif",
+                t,
+                shape,
+                {"nodata": -32768, "data_type": "float32"},
+            )
+        self.items["sentinel-1-rtc"].append(item)
+        return item
+
+    def save(self) -> Path:
+        catalog = pystac.Catalog("archive", "a static STAC catalog of test scenes")
+        for cid, items in self.items.items():
+            extent = pystac.Extent.from_items(items)
+            coll = pystac.Collection(cid, f"test {cid}", extent)
+            catalog.add_child(coll)
+            coll.add_items(items)
+        catalog.normalize_hrefs(str(self.root / "stac"))
+        catalog.make_all_asset_hrefs_relative()
+        catalog.save(pystac.CatalogType.SELF_CONTAINED)
+        return self.root / "stac" / "catalog.json"
+
+
+def utc(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def study_cfg(catalog: Path, **over) -> dict:
+    cfg = validate_config(
+        {
+            "data_source": "stac",
+            "stac": {
+                "sites": [SITE],
+                "buffer_m": BUFFER_M,
+                "start": "2019-01-01",
+                "end": "2022-12-31",
+                "flux_dir": "unused",
+                "retries": 1,
+                "backoff_s": 0,
+                "s2": {"api": str(catalog), "asset_names": "common", "max_cloud_cover": 60},
+                "s1": {"api": str(catalog), "asset_names": "band", "sign": "none"},
+            },
+            "gpp": {"input_sets": ["fused", "s2"]},
+        }
+    )["stac"]
+    return {**cfg, **over}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("archive")
+    grid = site_grid(SITE["lat"], SITE["lon"], BUFFER_M)
+    a = Archive(root, grid)
+    # one overpass in two scenes (adjacent granules): north and south parts of the tile
+    a.s2_scene(
+        "S2B_A_north",
+        utc(2019, 6, 1, 10, 20, 31),
+        baseline="02.12",
+        cloud=10,
+        rows=slice(0, 90),
+        with_offset=False,
+    )
+    a.s2_scene(
+        "S2B_A_south",
+        utc(2019, 6, 1, 10, 20, 31),
+        baseline="02.12",
+        cloud=12,
+        rows=slice(70, None),
+        with_offset=False,
+    )
+    # after processing baseline 04.00: DN offset -1000; cloud over the east half
+    a.s2_scene("S2B_B", utc(2022, 7, 1, 10, 20, 29), baseline="04.00", cloud=30, cloud_east=True)
+    a.s2_scene("S2B_cloudy", utc(2019, 6, 11, 10, 20, 31), baseline="02.12", cloud=85)
+    a.s2_scene("S2B_before", utc(2018, 12, 30, 10, 20, 31), baseline="02.12", cloud=5)
+    a.s2_scene(
+        "S2B_elsewhere", utc(2019, 7, 1, 10, 20, 31), baseline="02.12", cloud=5, shift_m=40_000
+    )
+    a.s1_scene("S1A_asc", utc(2019, 6, 3, 17, 5, 0), orbit="ascending")
+    a.s1_scene("S1A_desc", utc(2019, 6, 4, 5, 40, 0), orbit="descending", rows=slice(0, 60))
+    return {"catalog": a.save(), "grid": grid, "centre": a.centre}
+
+
+@pytest.fixture(scope="module")
+def acquired(archive, tmp_path_factory):
+    """Search, acquire every acquisition, gather the tile's items, catalogue and cube it:
+    the rules stac_search, acquire, tile_items, stac_catalog and cube in a row."""
+    raw = tmp_path_factory.mktemp("raw")
+    study = study_cfg(archive["catalog"], resampling="bilinear")
+    manifest = raw / "manifests" / f"{SITE['id']}.json"
+    acquire.search_tile(SITE["id"], SITE, study, manifest)
+    dirs = []
+    for collection, ids in acquire.acquisition_ids(manifest).items():
+        for acq in ids:
+            out = raw / "tiles" / SITE["id"] / collection / acq
+            acquire.acquire_acquisition(manifest, acq, out, resampling="bilinear", backoff_s=0)
+            dirs.append(out)
+    items_json = raw / "tiles" / SITE["id"] / "items.json"
+    acquire.write_tile_items(manifest, dirs, items_json)
+    catalog = raw / "catalog.json"
+    stac.build_catalog([items_json], catalog)
+    cube_path = raw.parent / "cube.zarr"
+    build_cube(catalog, SITE["id"], cube_path, cube_cfg=validate_config({})["cube"], progress=False)
+    return {
+        "manifest": json.loads(manifest.read_text()),
+        "manifest_path": manifest,
+        "items": stac.read_item_collection(items_json),
+        "cube": zarrio.open_zarr(cube_path),
+        "raw": raw,
+    }
+
+
+def test_site_grid_is_the_towers_utm_square_on_20m_edges():
+    g = site_grid(SITE["lat"], SITE["lon"], BUFFER_M)
+    assert g.epsg == 32632 and g.shape == (128, 128) and g.resolution == 10
+    assert g.transform.c % 20 == 0 and g.transform.f % 20 == 0
+    x, y = warp_transform("EPSG:4326", "EPSG:32632", [SITE["lon"]], [SITE["lat"]])
+    col, row = ~g.transform * (x[0], y[0])
+    assert abs(col - 64) <= 1 and abs(row - 64) <= 1  # the tower in the middle
+    assert site_grid(-18.07, -62.09, 1000).epsg == 32720  # southern hemisphere, zone 20
+
+
+def test_search_keeps_what_intersects_the_period_and_cloud_limit(acquired):
+    acqs = acquired["manifest"]["acquisitions"]
+    by_kind = {k: [a for a in acqs if a["kind"] == k] for k in ("s2", "s1")}
+    # not the 85 % cloudy scene, nor the one before the period, nor the one 40 km away
+    assert [len(a["items"]) for a in by_kind["s2"]] == [2, 1]  # the two granules: one overpass
+    assert {i["id"] for i in by_kind["s2"][0]["items"]} == {"S2B_A_north", "S2B_A_south"}
+    assert [a["id"] for a in by_kind["s1"]] == [
+        "S1A_IW_GRDH_20190603T170500_ASC_DE-Xyz",
+        "S1A_IW_GRDH_20190604T054000_DES_DE-Xyz",
+    ]
+    assert acquired["manifest"]["grid"]["epsg"] == 32632
+
+
+def test_acquired_layout_is_the_synthetic_worlds(acquired):
+    tile_dir = acquired["raw"] / "tiles" / SITE["id"]
+    s2_id = "S2B_MSIL2A_20190601T102031_DE-Xyz"
+    folder = tile_dir / "sentinel-2-l2a" / s2_id
+    names = sorted(p.name for p in folder.glob("*.tif"))
+    assert names == sorted(f"{b}.tif" for b in COMMON)
+    with rasterio.open(folder / "B04.tif") as src:
+        assert src.crs.to_epsg() == 32632 and src.res == (10, 10) and src.shape == (128, 128)
+        assert src.dtypes[0] == "uint16" and src.nodata == 0
+    with rasterio.open(folder / "B11.tif") as src:
+        assert src.res == (20, 20) and src.shape == (64, 64)
+    with rasterio.open(folder / "SCL.tif") as src:
+        assert src.dtypes[0] == "uint8" and src.res == (20, 20)
+    ids = [i.id for i in acquired["items"]]
+    assert ids[0] == SITE["id"] and s2_id in ids  # grid item first, as the world writes
+    # no temporary folders left behind
+    assert not [p for p in tile_dir.rglob(".*") if "tmp" in p.name]
+
+
+def tile_centres(grid, res: float):
+    n = int(grid.width * grid.resolution / res)
+    cols, rows = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
+    t = grid.transform @ Affine.scale(res / grid.resolution)
+    return t @ (cols, rows)
+
+
+def test_scenes_in_another_zone_are_resampled_onto_the_tile(acquired, archive):
+    """The DN plane, delivered at 15/30 m in EPSG:32633, is on the tile grid within the
+    rounding of DNs; both granules of one overpass fill the tile together."""
+    grid, centre = archive["grid"], archive["centre"]
+    folder = acquired["raw"] / "tiles" / SITE["id"] / "sentinel-2-l2a"
+    for band, res in (("B04", 10.0), ("B11", 20.0)):
+        with rasterio.open(folder / "S2B_MSIL2A_20190601T102031_DE-Xyz" / f"{band}.tif") as src:
+            dn = src.read(1).astype(float)
+        x, y = tile_centres(grid, res)
+        assert (dn > 0).all(), band  # mosaic of the two granules covers everything
+        err = np.abs(dn - field_dn(x, y, centre))
+        # DN rounding (twice); up to 2 DN on the granules' seam, where bilinear has only
+        # part of its support and the plane's slope shows
+        assert np.percentile(err, 99) <= 1.0 and err.max() <= 2.0, (band, err.max())
+    # SCL nearest: cloud (9) exactly east of the centre, away from the edge by a pixel
+    with rasterio.open(folder / "S2B_MSIL2A_20220701T102029_DE-Xyz" / "SCL.tif") as src:
+        scl = src.read(1)
+    x, _ = tile_centres(grid, 20.0)
+    far = np.abs(x - centre[0]) > 30
+    np.testing.assert_array_equal(scl[far], np.where(x[far] > centre[0], 9, 4))
+
+
+def test_cube_reads_the_acquired_tile_with_each_scenes_dn_offset(acquired, archive):
+    """Baseline 02.12 (no raster:bands, offset 0) and 04.00 (offset -0.1): both give the
+    same reflectance plane in the cube, so the offset went from the source into the item."""
+    cube, grid, centre = acquired["cube"], archive["grid"], archive["centre"]
+    assert cube.rio.crs.to_epsg() == 32632 and cube.rio.transform() == grid.transform
+    x, y = tile_centres(grid, 10.0)
+    want = field_dn(x, y, centre) * 1e-4
+    assert cube.sizes["time"] == 2
+    old = cube["s2"].sel(band="B08").values[0]
+    np.testing.assert_allclose(old, want, atol=2e-4)
+    new = cube["s2"].sel(band="B08").values[1]
+    np.testing.assert_allclose(new, want - 0.1, atol=2e-4)
+    items = [i for i in acquired["items"] if i.collection_id == stac.S2_COLLECTION_ID]
+    offsets = [i.assets["B08"].extra_fields["raster:bands"][0]["offset"] for i in items]
+    assert offsets == [0.0, -0.1]
+    # the cloud of the second date is masked (east half, with the dilation), not the first
+    valid = cube["s2_valid"].values
+    assert valid[0].all()
+    assert not valid[1][:, 68:].any() and valid[1][:, :56].all()
+    # eo:cloud_cover over the tile from its SCL, not the scene's figure
+    covers = [i.properties["eo:cloud_cover"] for i in items]
+    assert covers[0] == 0.0 and covers[1] == pytest.approx(50.0, abs=1.0)  # scenes: 10, 30
+
+
+def test_s1_linear_power_becomes_db_and_nodata_nan(acquired, archive):
+    cube, grid, centre = acquired["cube"], archive["grid"], archive["centre"]
+    x, y = tile_centres(grid, 10.0)
+    vv = cube["s1"].sel(pol="VV").values
+    vh = cube["s1"].sel(pol="VH").values
+    np.testing.assert_allclose(vv[0], 10 * np.log10(field_power(x, y, centre)), atol=0.01)
+    np.testing.assert_allclose(vh[0] - vv[0], 10 * np.log10(0.2), atol=0.01)
+    # the descending scene ends inside the tile: -32768 there became no data, not -inf
+    assert np.isnan(vv[1][-20:]).all() and np.isfinite(vv[1][:20]).all()
+    assert cube["orbit"].values.tolist() == ["ascending", "descending"]
+    assert cube["relative_orbit"].values.tolist() == [117, 22]
+
+
+def test_empty_search_names_site_dates_and_collection(archive, tmp_path):
+    study = study_cfg(archive["catalog"], start="2020-01-01", end="2020-12-31")
+    manifest = tmp_path / "m.json"
+    with pytest.raises(NoAcquisitionsError) as err:
+        acquire.search_tile(SITE["id"], SITE, study, manifest)
+    msg = str(err.value)
+    for part in (SITE["id"], "2020-01-01", "2020-12-31", "sentinel-2-l2a", "60"):
+        assert part in msg, (part, msg)
+    assert not manifest.exists()
+
+
+def test_download_retries_then_succeeds_or_leaves_nothing(acquired, tmp_path, monkeypatch):
+    manifest = acquired["manifest_path"]
+    acq = acquired["manifest"]["acquisitions"][0]["id"]
+    real_load = acquire._load
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise RasterioIOError("HTTP response code: 503")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(acquire, "_load", flaky)
+    out = tmp_path / "ok" / acq
+    acquire.acquire_acquisition(manifest, acq, out, retries=2, backoff_s=0)
+    assert (out / "B04.tif").is_file() and calls["n"] == 2 + 3  # 3 loads: 10 m, 20 m, SCL
+
+    def broken(*args, **kwargs):
+        raise RasterioIOError("HTTP response code: 503")
+
+    monkeypatch.setattr(acquire, "_load", broken)
+    out = tmp_path / "bad" / acq
+    with pytest.raises(RuntimeError, match=rf"acquisition {acq}.*3 attempt\(s\).*503"):
+        acquire.acquire_acquisition(manifest, acq, out, retries=2, backoff_s=0)
+    assert not out.exists() and not list(out.parent.iterdir())  # no partial folder
+
+
+def test_backoff_doubles():
+    waits = []
+
+    def fail():
+        raise OSError("connection reset")
+
+    with pytest.raises(RuntimeError, match="x: failed after 4 attempt"):
+        acquire.with_retries(fail, what="x", retries=3, backoff_s=1.5, sleep=waits.append)
+    assert waits == [1.5, 3.0, 6.0]
+
+
+# --- the user's FLUXNET files -------------------------------------------------------------
+
+FLUXNET_REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "fluxnet2015"
+
+
+@pytest.mark.skipif(not FLUXNET_REAL.is_dir(), reason="../shared/realdata not present")
+def test_real_daily_file_found_and_cut_to_the_study_years(tmp_path):
+    from ecoembed.io.fluxnet import find_site_file, read_fluxnet, write_study_period
+
+    source = find_site_file(FLUXNET_REAL, "US-AR1")  # the SUBSET DD file; FR-Pue is MM
+    assert source.name == "FLX_US-AR1_FLUXNET2015_SUBSET_DD_2009-2012_1-3.csv"
+    out = tmp_path / "FLX_US-AR1_FLUXNET2015_FULLSET_DD_2010-2011_1-4.csv"
+    assert write_study_period(source, out, 2010, 2011) == 730
+    got, full = read_fluxnet(out), read_fluxnet(source)
+    assert got.index[0] == pd.Timestamp("2010-01-01") and got.index[-1] == pd.Timestamp(
+        "2011-12-31"
+    )
+    assert list(got.columns) == list(full.columns)  # every column, -9999 kept as missing
+    want = full.loc["2010":"2011"]
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-5, equal_nan=True)
+    with pytest.raises(InputDataError, match=r"no day in the study years 2019-2020.*2009-01-01"):
+        write_study_period(source, tmp_path / "x.csv", 2019, 2020)
+    with pytest.raises(InputDataError, match="no FLUXNET DD/HH/HR CSV file of site FR-Pue"):
+        find_site_file(FLUXNET_REAL, "FR-Pue")  # only a monthly file there
+
+
+def test_site_file_names_of_the_releases_and_ties(tmp_path):
+    from ecoembed.io.fluxnet import find_site_file
+
+    for name in (
+        "ICOSETC_DE-Hai_FLUXNET_DD_L2.csv",
+        "FLX_DE-Tha_FLUXNET2015_FULLSET_DD_1996-2020_beta-3.csv",
+        "FLX_DE-Tha_FLUXNET2015_FULLSET_HH_1996-2020_beta-3.csv",
+        "FLX_DE-Tha_FLUXNET2015_SUBSET_DD_1996-2020_beta-3.csv",
+        "FLX_DE-Gri_FLUXNET2015_FULLSET_DD_2004-2020_beta-3.csv",
+        "FLX_DE-Gri_FLUXNET2015_FULLSET_DD_2004-2014_1-4.csv",
+    ):
+        (tmp_path / name).write_text("TIMESTAMP\n")
+    assert find_site_file(tmp_path, "DE-Hai").name == "ICOSETC_DE-Hai_FLUXNET_DD_L2.csv"
+    # daily before half-hourly, FULLSET before SUBSET
+    assert "FULLSET_DD" in find_site_file(tmp_path, "DE-Tha").name
+    with pytest.raises(InputDataError, match="several FLUXNET files of site DE-Gri"):
+        find_site_file(tmp_path, "DE-Gri")
