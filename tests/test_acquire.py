@@ -5,223 +5,26 @@ as the workflow does."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pystac
 import pytest
 import rasterio
-from affine import Affine
-from pystac.extensions.projection import ProjectionExtension
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform as warp_transform
-from rasterio.warp import transform_geom
 
 from ecoembed.config import validate_config
 from ecoembed.cube import build_cube
 from ecoembed.io import acquire, stac, zarrio
 from ecoembed.io.acquire import NoAcquisitionsError, site_grid
 from ecoembed.io.errors import InputDataError
-from ecoembed.io.raster import write_cog
+from tests.stac_archive import COMMON, Archive, field_dn, field_power, tile_centres, utc
 
 # A site in UTM zone 32 (EPSG:32632); the "archive" delivers its scenes in zone 33.
 SITE = {"id": "DE-Xyz", "lat": 50.95, "lon": 11.70, "igbp": "GRA"}
-SRC_EPSG = 32633
 BUFFER_M = 640  # 128 x 128 tile
-COMMON = acquire.ASSET_NAMING["common"]["s2"]
-
-
-def field_dn(x: np.ndarray, y: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
-    """S2 DN as a plane over tile-grid (EPSG:32632) coordinates: resampling-checkable."""
-    return 3000.0 + 0.4 * (x - centre[0]) + 0.25 * (y - centre[1])
-
-
-def field_power(x: np.ndarray, y: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
-    """S1 linear gamma0 as a plane over tile-grid coordinates."""
-    return 0.05 + 2e-5 * (x - centre[0]) - 1e-5 * (y - centre[1])
-
-
-class Archive:
-    """A static STAC catalog of Sentinel scenes written as COGs in EPSG:32633."""
-
-    def __init__(self, root: Path, grid) -> None:
-        self.root = root
-        self.grid = grid
-        self.centre = (
-            grid.transform.c + grid.width * 5.0,
-            grid.transform.f - grid.height * 5.0,
-        )
-        cx, cy = warp_transform(
-            f"EPSG:{grid.epsg}", f"EPSG:{SRC_EPSG}", [self.centre[0]], [self.centre[1]]
-        )
-        self.src_centre = (cx[0], cy[0])
-        self.items: dict[str, list[pystac.Item]] = {"sentinel-2-l2a": [], "sentinel-1-rtc": []}
-
-    def _raster(
-        self,
-        path: Path,
-        res: float,
-        half_m: float,
-        fn,
-        dtype,
-        nodata,
-        rows: slice = slice(None),
-        offset_xy: tuple[float, float] = (0.0, 0.0),
-    ) -> tuple[Affine, tuple[int, int]]:
-        """A raster of ``fn`` of tile-grid coordinates, in EPSG:32633 at ``res`` m; pixels
-        outside ``rows`` are nodata (scenes that cover part of the tile)."""
-        n = int(2 * half_m / res)
-        left = round((self.src_centre[0] - half_m) / res) * res + offset_xy[0]
-        top = round((self.src_centre[1] + half_m) / res) * res + offset_xy[1]
-        t = Affine(res, 0, left, 0, -res, top)
-        cols, rws = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
-        xs, ys = t @ (cols, rws)
-        gx, gy = warp_transform(
-            f"EPSG:{SRC_EPSG}", f"EPSG:{self.grid.epsg}", xs.ravel(), ys.ravel()
-        )
-        values = fn(np.reshape(gx, xs.shape), np.reshape(gy, ys.shape)).astype(dtype)
-        keep = np.zeros((n, n), bool)
-        keep[rows] = True
-        values[~keep] = nodata
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_cog(path, values, crs=SRC_EPSG, transform=t, nodata=nodata)
-        return t, (n, n)
-
-    def _item(
-        self, kind: str, item_id: str, when: dt.datetime, props: dict, half_m: float, shift_m=0.0
-    ):
-        c = (self.src_centre[0] + shift_m, self.src_centre[1])
-        ring = [
-            (c[0] - half_m, c[1] - half_m),
-            (c[0] + half_m, c[1] - half_m),
-            (c[0] + half_m, c[1] + half_m),
-            (c[0] - half_m, c[1] + half_m),
-            (c[0] - half_m, c[1] - half_m),
-        ]
-        geom = transform_geom(
-            f"EPSG:{SRC_EPSG}", "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}
-        )
-        lons = [p[0] for p in geom["coordinates"][0]]
-        lats = [p[1] for p in geom["coordinates"][0]]
-        item = pystac.Item(
-            item_id,
-            geometry=geom,
-            bbox=[min(lons), min(lats), max(lons), max(lats)],
-            datetime=when,
-            properties=props,
-            collection=kind,
-        )
-        ProjectionExtension.add_to(item)
-        item.properties["proj:code"] = f"EPSG:{SRC_EPSG}"
-        return item
-
-    def _asset(self, item, key, path, t, shape, raster_band: dict) -> None:
-        asset = pystac.Asset(str(path), media_type=pystac.MediaType.COG, roles=["data"])
-        asset.extra_fields["proj:transform"] = list(t)[:6]
-        asset.extra_fields["proj:shape"] = list(shape)
-        asset.extra_fields["raster:bands"] = [raster_band]
-        item.add_asset(key, asset)
-
-    def s2_scene(
-        self,
-        item_id: str,
-        when: dt.datetime,
-        *,
-        baseline: str,
-        cloud: float,
-        rows: slice = slice(None),
-        cloud_east: bool = False,
-        with_offset: bool = True,
-        shift_m: float = 0.0,
-    ) -> pystac.Item:
-        """Earth Search naming (red, nir, scl); 10 m bands at 15 m, 20 m bands and SCL at 30 m."""
-        half = 1200.0
-        props = {
-            "platform": "sentinel-2b",
-            "s2:processing_baseline": baseline,
-            "eo:cloud_cover": cloud,
-        }
-        item = self._item("sentinel-2-l2a", item_id, when, props, half, shift_m)
-        folder = self.root / "scenes" / item_id
-        offset = -0.1 if baseline >= "04.00" else 0.0
-        for band, key in COMMON.items():
-            if band == "SCL":
-                centre_x = self.centre[0]
-
-                def scl(x, y, _c=centre_x):
-                    return np.where((x > _c) & cloud_east, 9, 4)
-
-                t, shape = self._raster(folder / f"{key}.tif", 30.0, half, scl, np.uint8, 0, rows)
-                rb = {"nodata": 0, "data_type": "uint8"}
-            else:
-                res = 15.0 if band in ("B02", "B03", "B04", "B08") else 30.0
-                t, shape = self._raster(
-                    folder / f"{key}.tif",
-                    res,
-                    half,
-                    lambda x, y: np.rint(field_dn(x, y, self.centre)),
-                    np.uint16,
-                    0,
-                    rows,
-                )
-                rb = {"nodata": 0, "data_type": "uint16"}
-                if with_offset:
-                    rb |= {"scale": 0.0001, "offset": offset}
-            self._asset(item, key, folder / f"{key}.tif", t, shape, rb)
-        self.items["sentinel-2-l2a"].append(item)
-        return item
-
-    def s1_scene(
-        self, item_id: str, when: dt.datetime, *, orbit: str, rows: slice = slice(None)
-    ) -> pystac.Item:
-        """Planetary Computer naming (vv, vh), float32 linear gamma0 at 20 m, nodata -32768."""
-        half = 1200.0
-        props = {
-            "platform": "SENTINEL-1A",
-            "sat:orbit_state": orbit,
-            "sat:relative_orbit": 117 if orbit == "ascending" else 22,
-        }
-        item = self._item("sentinel-1-rtc", item_id, when, props, half)
-        folder = self.root / "scenes" / item_id
-        for key, factor in (("vv", 1.0), ("vh", 0.2)):
-            t, shape = self._raster(
-                folder / f"{key}.tif",
-                20.0,
-                half,
-                lambda x, y, f=factor: f * field_power(x, y, self.centre),
-                np.float32,
-                -32768.0,
-                rows,
-            )
-            self._asset(
-                item,
-                key,
-                folder / f"{key}.tif",
-                t,
-                shape,
-                {"nodata": -32768, "data_type": "float32"},
-            )
-        self.items["sentinel-1-rtc"].append(item)
-        return item
-
-    def save(self) -> Path:
-        catalog = pystac.Catalog("archive", "a static STAC catalog of test scenes")
-        for cid, items in self.items.items():
-            extent = pystac.Extent.from_items(items)
-            coll = pystac.Collection(cid, f"test {cid}", extent)
-            catalog.add_child(coll)
-            coll.add_items(items)
-        catalog.normalize_hrefs(str(self.root / "stac"))
-        catalog.make_all_asset_hrefs_relative()
-        catalog.save(pystac.CatalogType.SELF_CONTAINED)
-        return self.root / "stac" / "catalog.json"
-
-
-def utc(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def study_cfg(catalog: Path, **over) -> dict:
@@ -348,13 +151,6 @@ def test_acquired_layout_is_the_synthetic_worlds(acquired):
     assert ids[0] == SITE["id"] and s2_id in ids  # grid item first, as the world writes
     # no temporary folders left behind
     assert not [p for p in tile_dir.rglob(".*") if "tmp" in p.name]
-
-
-def tile_centres(grid, res: float):
-    n = int(grid.width * grid.resolution / res)
-    cols, rows = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
-    t = grid.transform @ Affine.scale(res / grid.resolution)
-    return t @ (cols, rows)
 
 
 def test_scenes_in_another_zone_are_resampled_onto_the_tile(acquired, archive):
