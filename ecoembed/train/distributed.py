@@ -84,6 +84,11 @@ class Distributed:
             log.info(msg, *args)
 
 
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def shard_scale(local: float, total: float, world_size: int) -> float:
     """Factor turning a rank's mean loss over its ``local`` items into its part of the mean
     over all ``total`` items of the batch, pre-multiplied by the world size because DDP
@@ -92,7 +97,7 @@ def shard_scale(local: float, total: float, world_size: int) -> float:
 
 
 def distributed() -> Distributed:
-    """Join the process group torchrun describes (gloo on CPU, nccl on CUDA), or yield a
+    """Join the process group torchrun describes (gloo on CPU, nccl on CUDA), or return a
     one-process view when not launched by torchrun.
 
     The group is created once per process and kept until the process exits: one process
@@ -103,14 +108,14 @@ def distributed() -> Distributed:
     if world <= 1:
         return Distributed(0, 1, training_device())
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = training_device()
+    device = training_device(announce=rank == 0)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank % torch.cuda.device_count())
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        atexit.register(dist.destroy_process_group)
+        atexit.register(_leave)
     ctx = Distributed(dist.get_rank(), dist.get_world_size(), device)
     if ctx.rank != rank or ctx.world_size != world:
         raise RuntimeError(f"process group is rank {ctx.rank}/{ctx.world_size}, env {rank}/{world}")
