@@ -267,9 +267,9 @@ def _pretrain(
             )
             x, dt, inp = x.to(device), dt.to(device), inp.to(device)
             loss = weighted_masked_mse(model(inp, dt), x, weights)
-            # the loss is a weighted mean: each process's share is its weight over the batch's
-            w_local = float(valid_weight(x, weights)) if n_local else 0.0
-            loss = loss * shard_scale(w_local, dp.all_sum(w_local), dp.world_size)
+            if dp.active:  # a weighted mean: each process's share is its part of the weight
+                w_local = float(valid_weight(x, weights)) if n_local else 0.0
+                loss = loss * shard_scale(w_local, dp.all_sum(w_local), dp.world_size)
             opt.zero_grad()
             loss.backward()
             opt.step()
