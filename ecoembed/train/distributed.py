@@ -78,10 +78,10 @@ class Distributed:
             module, device_ids=ids, find_unused_parameters=find_unused_parameters
         )
 
-    def info(self, msg: str, *args: object) -> None:
+    def info(self, logger: logging.Logger, msg: str, *args: object) -> None:
         """Log at INFO level from rank 0 only (N copies of every line help nobody)."""
         if self.is_main:
-            log.info(msg, *args)
+            logger.info(msg, *args)
 
 
 def _leave() -> None:
@@ -119,5 +119,5 @@ def distributed() -> Distributed:
     ctx = Distributed(dist.get_rank(), dist.get_world_size(), device)
     if ctx.rank != rank or ctx.world_size != world:
         raise RuntimeError(f"process group is rank {ctx.rank}/{ctx.world_size}, env {rank}/{world}")
-    ctx.info("data-parallel training on %d processes (%s)", world, dist.get_backend())
+    ctx.info(log, "data-parallel training on %d processes (%s)", world, dist.get_backend())
     return ctx

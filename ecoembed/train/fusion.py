@@ -366,7 +366,7 @@ def _train_fusion(
     enc1, st1 = load_encoder(encoder_paths["s1"])
     enc2, enc1 = enc2.to(device), enc1.to(device)
     rng = np.random.default_rng(cfg.seed)
-    dp.info("computing the frozen codes of %d tiles' examples", len(s2_series))
+    dp.info(log, "computing the frozen codes of %d tiles' examples", len(s2_series))
     parts = [
         tile_examples(normalised(a, st2), normalised(b, st1), enc2, enc1, cfg, rng)
         for a, b in tqdm(
@@ -377,6 +377,7 @@ def _train_fusion(
         )
     ]
     dp.info(
+        log,
         "%d examples (%d held out)",
         sum(len(p["held_out"]) for p in parts),
         sum(int(p["held_out"].sum()) for p in parts),
@@ -401,7 +402,7 @@ def _train_fusion(
         net.load_state_dict(state["fusion"])
         opt.load_state_dict(state["optimizer"])
         start, curves = state["epoch"] + 1, state["curves"]
-        dp.info("resuming fusion training after epoch %d", start)
+        dp.info(log, "resuming fusion training after epoch %d", start)
     n_batches = math.ceil(train_idx.size / cfg.batch_size)
     scales = code_scales(ex, train_idx, device)
     # the code heads take part only with a code loss: DDP must then look for unused ones
@@ -453,6 +454,7 @@ def _train_fusion(
             }
         )
         dp.info(
+            log,
             "fusion epoch %d: train loss %.4f, held-out S2 RMSE (day hidden) %.4f, "
             "embedding hidden - visible: RMS %.4f, offset %.4f",
             epoch + 1,

@@ -236,7 +236,7 @@ def _pretrain(
         dec.load_state_dict(state["decoder"])
         opt.load_state_dict(state["optimizer"])
         start, curves = state["epoch"] + 1, state["curves"]
-        dp.info("resuming %s pretraining after epoch %d", modality, start)
+        dp.info(log, "resuming %s pretraining after epoch %d", modality, start)
 
     xv, dtv = (torch.from_numpy(a).to(device) for a in cut(norm, val_idx, cfg))
     n_batches = math.ceil(len(train_idx) / cfg.batch_size)
@@ -282,6 +282,7 @@ def _pretrain(
             {"epoch": epoch + 1, "train_loss": total / n_batches, "heldout_loss": val_loss}
         )
         dp.info(
+            log,
             "%s epoch %d: train loss %.4f, held-out loss %.4f",
             modality,
             epoch + 1,
