@@ -32,8 +32,8 @@
 #      the links in /etc/slurm, and $WORK unless KEEP=1 or the run failed.
 #
 # Needs: Debian/Ubuntu, root (apt-get, and slurmd runs jobs as their user), ports 6817 and
-# 6818 free (SLURMCTLD_PORT, SLURMD_PORT to change), python3 >= 3.11. Takes about 11
-# minutes on a 2-core VM shared with other work (see README, "Run on a cluster").
+# 6818 free (SLURMCTLD_PORT, SLURMD_PORT to change), python3 >= 3.11. Took 17.5 minutes
+# (TARGET=gpp_eval: 6.5) on a 2-core VM shared with other work (README, "Run on a cluster").
 # Environment: WORK (default: a new folder under /tmp), VENV (default: .venv of the
 # repository), KEEP=1 keeps $WORK, TARGET (default: all).
 set -euo pipefail
