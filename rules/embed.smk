@@ -27,6 +27,7 @@ rule embed:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
     script:
@@ -53,6 +54,7 @@ rule embed_daily:
     resources:
         mem_mb=6000,
         runtime=240,
+        gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
     script:
@@ -81,6 +83,7 @@ rule site_embeddings:
     resources:
         mem_mb=3000,
         runtime=60,
+        gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
     script:

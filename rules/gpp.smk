@@ -20,6 +20,8 @@ rule gpp_inputs:
         sites=config["sites"],
     log:
         f"{LOGS}/gpp/inputs.log",
+    benchmark:
+        f"{BENCHMARKS}/gpp/inputs.tsv"
     threads: 1
     resources:
         mem_mb=2000,

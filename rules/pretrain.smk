@@ -26,6 +26,7 @@ rule pretrain:
     resources:
         mem_mb=6000,
         runtime=60,
+        gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
     script:
@@ -63,6 +64,7 @@ rule train_fusion:
     resources:
         mem_mb=6000,
         runtime=60,
+        gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
     script:

@@ -42,20 +42,33 @@ def weighted_masked_mse(
     return (w * err**2).sum() / w.sum().clamp(min=1e-12)
 
 
+def valid_weight(target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The normaliser of ``weighted_masked_mse``: the total weight of the values that exist.
+    Data-parallel training sums it over processes to weigh each process's share."""
+    return (weights[None, :, None].expand_as(target) * torch.isfinite(target)).sum()
+
+
 def mask_inputs(
     patches: torch.Tensor,
     *,
     p_frame: float,
     p_centre: float,
     generator: torch.Generator | None = None,
+    rows: tuple[slice, int] | None = None,
 ) -> torch.Tensor:
     """Hide whole frames (prob. ``p_frame``) and the central pixel of the central frame
-    (prob. ``p_centre``) as NaN, so the code must also come from context."""
+    (prob. ``p_centre``) as NaN, so the code must also come from context.
+
+    ``rows=(part, n)``: ``patches`` are the rows ``part`` of a batch of ``n``; the draws are
+    made for all ``n`` and this part kept, so that a batch split over data-parallel
+    processes is masked exactly as the whole batch would be in one process.
+    """
     b, t = patches.shape[:2]
+    part, n = rows if rows is not None else (slice(0, b), b)
     out = patches.clone()
-    drop = torch.rand(b, t, generator=generator) < p_frame
+    drop = (torch.rand(n, t, generator=generator) < p_frame)[part]
     out[drop] = float("nan")
-    centre = torch.rand(b, generator=generator) < p_centre
+    centre = (torch.rand(n, generator=generator) < p_centre)[part]
     s = patches.shape[-1] // 2
     out[centre, t // 2, :, s, s] = float("nan")
     return out

@@ -10,11 +10,13 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def training_device() -> torch.device:
-    """``ECOEMBED_DEVICE`` (e.g. ``cpu``, ``cuda:1``) overrides the automatic choice."""
+def training_device(announce: bool = True) -> torch.device:
+    """``ECOEMBED_DEVICE`` (e.g. ``cpu``, ``cuda:1``) overrides the automatic choice.
+    ``announce=False`` keeps quiet (data-parallel ranks other than 0)."""
     name = os.environ.get("ECOEMBED_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
-    log.info("training on %s", device)
+    if announce:
+        log.info("training on %s", device)
     return device
 
 

@@ -6,7 +6,9 @@ frozen S2 code of that day, the S2 codes of the nearest clear dates before and a
 Half of the days' own S2 codes are hidden on purpose (the "missing" token), so the same
 network learns to produce the cloud-free embedding of a day it cannot see, and to decode
 it into S2 reflectance and S1 backscatter. Codes are computed once: the encoders are
-frozen, loaded from their stage-1 checkpoints and never updated.
+frozen, loaded from their stage-1 checkpoints and never updated. Under torchrun the
+batches are split over the processes (ecoembed.train.distributed), with the same optimiser
+steps as one process.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from ecoembed.io.atomic import atomic_path
 from ecoembed.models import ContextEncoder, FusionNetwork, freeze
-from ecoembed.train.device import training_device
+from ecoembed.train.distributed import Distributed, distributed, shard_scale
 from ecoembed.train.pretrain import SensorSeries, held_out, save_checkpoint
 from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
 
@@ -248,6 +251,40 @@ def code_loss(net: FusionNetwork, inputs: tuple, z: torch.Tensor, scales: dict) 
     return total
 
 
+class FusionObjective(nn.Module):
+    """The training loss of one (part of a) batch as a module's forward, so that every
+    pass through the network, the consistency pass and the code heads included, happens
+    inside the one forward that DistributedDataParallel wraps.
+
+    ``row_scale`` and ``visible_scale`` weigh the means over rows and over visible rows
+    (``distributed.shard_scale``); both are 1.0 in one process.
+    """
+
+    def __init__(self, net: FusionNetwork, cfg: FusionConfig, scales: dict) -> None:
+        super().__init__()
+        self.net, self.cfg, self.scales = net, cfg, scales
+
+    def forward(
+        self,
+        inputs: tuple,
+        y2: torch.Tensor,
+        y1: torch.Tensor,
+        row_scale: float = 1.0,
+        visible_scale: float = 1.0,
+    ) -> torch.Tensor:
+        z, dec = self.net(*inputs)
+        loss = (((dec["s2"] - y2) ** 2).mean() + ((dec["s1"] - y1) ** 2).mean()) * row_scale
+        if self.cfg.consistency > 0:
+            loss = loss + self.cfg.consistency * (
+                consistency_loss(self.net, inputs, z) * visible_scale
+            )
+        if self.cfg.code_weight > 0:
+            loss = loss + self.cfg.code_weight * (
+                code_loss(self.net, inputs, z, self.scales) * row_scale
+            )
+        return loss
+
+
 def heldout_embeddings(net: FusionNetwork, ex: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Held-out embeddings with each day's own S2 view visible and with it hidden."""
     idx = np.flatnonzero(ex["held_out"])
@@ -303,23 +340,44 @@ def train_fusion(
     progress: bool = True,
     stop_after_epoch: int | None = None,
 ) -> dict:
-    """Train (or resume) the fusion network; write the model, curves and held-out figures."""
-    device = training_device()
+    """Train (or resume) the fusion network; write the model, curves and held-out figures.
+
+    Launched by torchrun (``WORLD_SIZE`` > 1), the processes share the batches and only
+    rank 0 logs and writes.
+    """
+    dp = distributed()
+    return _train_fusion(
+        s2_series, s1_series, encoder_paths, outputs, cfg, dp, progress, stop_after_epoch
+    )
+
+
+def _train_fusion(
+    s2_series: list[SensorSeries],
+    s1_series: list[SensorSeries],
+    encoder_paths: dict,
+    outputs: FusionOutputs,
+    cfg: FusionConfig,
+    dp: Distributed,
+    progress: bool,
+    stop_after_epoch: int | None,
+) -> dict:
+    device = dp.device
     enc2, st2 = load_encoder(encoder_paths["s2"])
     enc1, st1 = load_encoder(encoder_paths["s1"])
     enc2, enc1 = enc2.to(device), enc1.to(device)
     rng = np.random.default_rng(cfg.seed)
-    log.info("computing the frozen codes of %d tiles' examples", len(s2_series))
+    dp.info(log, "computing the frozen codes of %d tiles' examples", len(s2_series))
     parts = [
         tile_examples(normalised(a, st2), normalised(b, st1), enc2, enc1, cfg, rng)
         for a, b in tqdm(
             list(zip(s2_series, s1_series, strict=True)),
             desc="fusion examples",
             unit="tile",
-            disable=not progress,
+            disable=not progress or not dp.is_main,
         )
     ]
-    log.info(
+    dp.info(
+        log,
         "%d examples (%d held out)",
         sum(len(p["held_out"]) for p in parts),
         sum(int(p["held_out"].sum()) for p in parts),
@@ -344,9 +402,13 @@ def train_fusion(
         net.load_state_dict(state["fusion"])
         opt.load_state_dict(state["optimizer"])
         start, curves = state["epoch"] + 1, state["curves"]
-        log.info("resuming fusion training after epoch %d", start)
+        dp.info(log, "resuming fusion training after epoch %d", start)
     n_batches = math.ceil(train_idx.size / cfg.batch_size)
     scales = code_scales(ex, train_idx, device)
+    # the code heads take part only with a code loss: DDP must then look for unused ones
+    objective = dp.wrap(
+        FusionObjective(net, cfg, scales), find_unused_parameters=cfg.code_weight == 0
+    )
     for epoch in range(start, cfg.epochs):
         erng = np.random.default_rng([cfg.seed, epoch])
         order = train_idx[erng.permutation(train_idx.size)]
@@ -354,20 +416,27 @@ def train_fusion(
         net.train()
         total = 0.0
         for b in tqdm(
-            range(n_batches), desc=f"fusion epoch {epoch + 1}/{cfg.epochs}", disable=not progress
+            range(n_batches),
+            desc=f"fusion epoch {epoch + 1}/{cfg.epochs}",
+            disable=not progress or not dp.is_main,
         ):
             sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-            inputs, y2, y1 = _batch(ex, order[sl], hide[sl], device)
-            z, dec = net(*inputs)
-            loss = ((dec["s2"] - y2) ** 2).mean() + ((dec["s1"] - y1) ** 2).mean()
-            if cfg.consistency > 0:
-                loss = loss + cfg.consistency * consistency_loss(net, inputs, z)
-            if cfg.code_weight > 0:
-                loss = loss + cfg.code_weight * code_loss(net, inputs, z, scales)
+            rows, hidden = order[sl], hide[sl]
+            part, n_local = dp.batch_part(rows.size)
+            inputs, y2, y1 = _batch(ex, rows[part], hidden[part], device)
+            # every process knows the whole batch: the counts need no communication
+            visible = int((~hidden[part]).sum()) if n_local else 0
+            loss = objective(
+                inputs,
+                y2,
+                y1,
+                shard_scale(n_local, rows.size, dp.world_size),
+                shard_scale(visible, int((~hidden).sum()), dp.world_size),
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss.detach())
+            total += dp.all_sum(float(loss.detach())) / dp.world_size
         net.eval()
         s2_hidden, _ = heldout_rmse(net, ex, hide=True)
         z_vis, z_hid = heldout_embeddings(net, ex)
@@ -384,7 +453,8 @@ def train_fusion(
                 "heldout_s1_code_r2": kept["s1"],
             }
         )
-        log.info(
+        dp.info(
+            log,
             "fusion epoch %d: train loss %.4f, held-out S2 RMSE (day hidden) %.4f, "
             "embedding hidden - visible: RMS %.4f, offset %.4f",
             epoch + 1,
@@ -393,16 +463,17 @@ def train_fusion(
             gap,
             offset,
         )
-        save_checkpoint(
-            outputs.checkpoint,
-            {
-                "epoch": epoch,
-                "config": asdict(cfg),
-                "fusion": net.state_dict(),
-                "optimizer": opt.state_dict(),
-                "curves": curves,
-            },
-        )
+        if dp.is_main:
+            save_checkpoint(
+                outputs.checkpoint,
+                {
+                    "epoch": epoch,
+                    "config": asdict(cfg),
+                    "fusion": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "curves": curves,
+                },
+            )
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             return {}
 
@@ -434,19 +505,20 @@ def train_fusion(
         )
     ]
     figures = pd.DataFrame(rows)
-    with atomic_path(outputs.heldout) as tmp:
-        figures.to_csv(tmp, index=False)
-    with atomic_path(outputs.curves) as tmp:
-        pd.DataFrame(curves).to_csv(tmp, index=False)
-    save_checkpoint(
-        outputs.model,
-        export_checkpoint(
-            asdict(cfg),
-            net,
-            {"s2": st2, "s1": st1},
-            {"s2": list(s2_series[0].channels), "s1": list(s1_series[0].channels)},
-            encoder_paths,
-        ),
-    )
-    outputs.checkpoint.unlink()
+    if dp.is_main:
+        with atomic_path(outputs.heldout) as tmp:
+            figures.to_csv(tmp, index=False)
+        with atomic_path(outputs.curves) as tmp:
+            pd.DataFrame(curves).to_csv(tmp, index=False)
+        save_checkpoint(
+            outputs.model,
+            export_checkpoint(
+                asdict(cfg),
+                net,
+                {"s2": st2, "s1": st1},
+                {"s2": list(s2_series[0].channels), "s1": list(s1_series[0].channels)},
+                encoder_paths,
+            ),
+        )
+        outputs.checkpoint.unlink()
     return {"figures": figures, "curves": curves}

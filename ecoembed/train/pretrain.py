@@ -6,7 +6,8 @@ evaluation. Inputs are normalised with per-band statistics of the training examp
 (S1 in dB). Each epoch ends with an atomic checkpoint (weights, optimiser, config,
 normalisation, curves); a re-run resumes from it, and because every epoch draws from
 random streams derived from (seed, epoch) a resumed run ends bit-identical to an
-uninterrupted one.
+uninterrupted one. Under torchrun the batches are split over the processes
+(ecoembed.train.distributed), with the same optimiser steps as one process.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from ecoembed.io.atomic import atomic_path
 from ecoembed.models import ContextEncoder, NeighbourhoodDecoder, context_weights, mask_inputs
-from ecoembed.models.losses import weighted_masked_mse
-from ecoembed.train.device import training_device
+from ecoembed.models.losses import valid_weight, weighted_masked_mse
+from ecoembed.train.distributed import Distributed, distributed, shard_scale
 from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,8 @@ def split_examples(series: list[SensorSeries], cfg: PretrainConfig):
 
 
 def cut(series: list[SensorSeries], idx: np.ndarray, cfg: PretrainConfig):
-    """Neighbourhoods and time gaps of the examples ``idx`` (tile, t, row, col)."""
+    """Neighbourhoods and time gaps of the examples ``idx`` (tile, t, row, col), grouped
+    by tile (in tile order, each tile's examples in the order given)."""
     xs, dts = [], []
     for k in np.unique(idx[:, 0]):
         sel = idx[idx[:, 0] == k]
@@ -115,6 +118,23 @@ def band_statistics(series: list[SensorSeries], idx: np.ndarray, cfg: PretrainCo
     x, _ = cut(series, idx, cfg)
     centre = x[:, cfg.frames // 2, :, cfg.size // 2, cfg.size // 2]
     return centre.mean(axis=0), np.maximum(centre.std(axis=0), 1e-6)
+
+
+def tile_order(idx: np.ndarray) -> np.ndarray:
+    """The examples in the row order ``cut`` returns them in (stable sort by tile): a batch
+    so ordered can be split into shards whose cuts, put together, are the batch's cut."""
+    return idx[np.argsort(idx[:, 0], kind="stable")]
+
+
+class Autoencoder(nn.Module):
+    """Encoder and decoder as one module: what DistributedDataParallel wraps."""
+
+    def __init__(self, enc: ContextEncoder, dec: NeighbourhoodDecoder) -> None:
+        super().__init__()
+        self.enc, self.dec = enc, dec
+
+    def forward(self, inp: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        return self.dec(self.enc(inp, dt), dt)
 
 
 def build_models(channels: int, cfg: PretrainConfig) -> tuple[ContextEncoder, NeighbourhoodDecoder]:
@@ -174,8 +194,22 @@ def pretrain(
     """Train (or resume from ``outputs.checkpoint``) and write the outputs.
 
     ``stop_after_epoch`` ends the run early after that epoch's checkpoint (used to test
-    resuming). Returns the held-out figures.
+    resuming). Returns the held-out figures. Launched by torchrun (``WORLD_SIZE`` > 1),
+    the processes share the batches and only rank 0 logs and writes.
     """
+    dp = distributed()
+    return _pretrain(series, modality, outputs, cfg, dp, progress, stop_after_epoch)
+
+
+def _pretrain(
+    series: list[SensorSeries],
+    modality: str,
+    outputs: PretrainOutputs,
+    cfg: PretrainConfig,
+    dp: Distributed,
+    progress: bool,
+    stop_after_epoch: int | None,
+) -> dict:
     ckpt_path = outputs.checkpoint
     channels = series[0].values.shape[1]
     train_idx, val_idx = split_examples(series, cfg)
@@ -186,8 +220,9 @@ def pretrain(
         )
         for s in series
     ]
-    device = training_device()
+    device = dp.device
     enc, dec = (m.to(device) for m in build_models(channels, cfg))
+    model = dp.wrap(Autoencoder(enc, dec))
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     weights = context_weights(cfg.size, cfg.frames).to(device)
@@ -201,7 +236,7 @@ def pretrain(
         dec.load_state_dict(state["decoder"])
         opt.load_state_dict(state["optimizer"])
         start, curves = state["epoch"] + 1, state["curves"]
-        log.info("resuming %s pretraining after epoch %d", modality, start)
+        dp.info(log, "resuming %s pretraining after epoch %d", modality, start)
 
     xv, dtv = (torch.from_numpy(a).to(device) for a in cut(norm, val_idx, cfg))
     n_batches = math.ceil(len(train_idx) / cfg.batch_size)
@@ -215,23 +250,30 @@ def pretrain(
         bar = tqdm(
             range(n_batches),
             desc=f"{modality} epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress,
+            disable=not progress or not dp.is_main,
         )
         for b in bar:
-            x, dt = (
-                torch.from_numpy(a)
-                for a in cut(
-                    norm, train_idx[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]], cfg
-                )
+            batch = tile_order(train_idx[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]])
+            part, n_local = dp.batch_part(len(batch))
+            x, dt = (torch.from_numpy(a) for a in cut(norm, batch[part], cfg))
+            # masks drawn on the CPU from the epoch's stream for the whole batch, this
+            # process's rows kept, then moved: the same draws anywhere, in any process count
+            inp = mask_inputs(
+                x,
+                p_frame=cfg.p_frame,
+                p_centre=cfg.p_centre,
+                generator=gen,
+                rows=(part, len(batch)),
             )
-            # masks drawn on the CPU from the epoch's stream, then moved: same draws anywhere
-            inp = mask_inputs(x, p_frame=cfg.p_frame, p_centre=cfg.p_centre, generator=gen)
             x, dt, inp = x.to(device), dt.to(device), inp.to(device)
-            loss = weighted_masked_mse(dec(enc(inp, dt), dt), x, weights)
+            loss = weighted_masked_mse(model(inp, dt), x, weights)
+            if dp.active:  # a weighted mean: each process's share is its part of the weight
+                w_local = float(valid_weight(x, weights)) if n_local else 0.0
+                loss = loss * shard_scale(w_local, dp.all_sum(w_local), dp.world_size)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss)
+            total += dp.all_sum(float(loss.detach())) / dp.world_size
         enc.eval()
         dec.eval()
         with torch.no_grad():
@@ -239,27 +281,29 @@ def pretrain(
         curves.append(
             {"epoch": epoch + 1, "train_loss": total / n_batches, "heldout_loss": val_loss}
         )
-        log.info(
+        dp.info(
+            log,
             "%s epoch %d: train loss %.4f, held-out loss %.4f",
             modality,
             epoch + 1,
             total / n_batches,
             val_loss,
         )
-        save_checkpoint(
-            ckpt_path,
-            {
-                "epoch": epoch,
-                "modality": modality,
-                "config": asdict(cfg),
-                "encoder": enc.state_dict(),
-                "decoder": dec.state_dict(),
-                "optimizer": opt.state_dict(),
-                "curves": curves,
-                "norm_mean": mean,
-                "norm_std": std,
-            },
-        )
+        if dp.is_main:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "epoch": epoch,
+                    "modality": modality,
+                    "config": asdict(cfg),
+                    "encoder": enc.state_dict(),
+                    "decoder": dec.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "curves": curves,
+                    "norm_mean": mean,
+                    "norm_std": std,
+                },
+            )
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
             return {}
 
@@ -276,21 +320,22 @@ def pretrain(
             "rmse_band_mean": baseline,
         }
     )
-    with atomic_path(outputs.heldout) as tmp:
-        figures.to_csv(tmp, index=False)
-    with atomic_path(outputs.curves) as tmp:
-        pd.DataFrame(curves).to_csv(tmp, index=False)
-    save_checkpoint(
-        outputs.encoder,
-        {
-            "modality": modality,
-            "config": asdict(cfg),
-            "encoder": enc.state_dict(),
-            "decoder": dec.state_dict(),
-            "norm_mean": mean,
-            "norm_std": std,
-            "channels": channels,
-        },
-    )
-    ckpt_path.unlink()
+    if dp.is_main:
+        with atomic_path(outputs.heldout) as tmp:
+            figures.to_csv(tmp, index=False)
+        with atomic_path(outputs.curves) as tmp:
+            pd.DataFrame(curves).to_csv(tmp, index=False)
+        save_checkpoint(
+            outputs.encoder,
+            {
+                "modality": modality,
+                "config": asdict(cfg),
+                "encoder": enc.state_dict(),
+                "decoder": dec.state_dict(),
+                "norm_mean": mean,
+                "norm_std": std,
+                "channels": channels,
+            },
+        )
+        ckpt_path.unlink()
     return {"visible": visible, "hidden": hidden, "baseline": baseline, "curves": curves}
