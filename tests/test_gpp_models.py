@@ -198,6 +198,11 @@ def test_pooled_summary_relates_each_set_to_its_oracle():
     assert out.loc["fused", "of_oracle"] == pytest.approx(0.75)
     assert out.loc["fused+met", "of_oracle"] == pytest.approx(0.5)
     assert out.loc["oracle+met", "of_oracle"] == pytest.approx(1.0)
+    # an oracle without skill gives no reference: NaN, not a ratio to a negative R²
+    table.loc[(table["input_set"] == "oracle") & (table["site"] == "pooled"), "r2"] = -0.01
+    out = pooled_summary(table).set_index("input_set")
+    assert np.isnan(out.loc["fused", "of_oracle"]) and np.isnan(out.loc["oracle", "of_oracle"])
+    assert out.loc["fused+met", "of_oracle"] == pytest.approx(0.5)
 
 
 def test_days_since_clear_and_error_by_gap():

@@ -260,10 +260,15 @@ def collect(
 
 def pooled_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Pooled R^2 and RMSE per input set, model and split, with R^2 as a fraction of the
-    oracle's (``oracle`` for sets without meteorology, ``oracle+met`` for those with)."""
+    oracle's (``oracle`` for sets without meteorology, ``oracle+met`` for those with).
+
+    Where the oracle itself has no skill (R^2 <= 0, as on a world too small to learn
+    from) the fraction is NaN: a ratio to a non-positive R^2 has no meaning.
+    """
     pooled = table[table["site"] == "pooled"].copy()
     key = ["model", "split"]
     oracle = pooled[pooled["input_set"].isin(["oracle", f"oracle{MET_SUFFIX}"])]
+    oracle = oracle[oracle["r2"] > 0]
     ref = {
         (r.model, r.split, r.input_set.endswith(MET_SUFFIX)): r.r2
         for r in oracle.itertuples(index=False)
