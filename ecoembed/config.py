@@ -60,20 +60,24 @@ def check_config(cfg: dict[str, Any]) -> None:
 
     Raises :class:`ConfigError` naming the key.
     """
-    synth = cfg["synth"]
-    days = {}
-    for key in ("start", "end"):
-        try:
-            days[key] = dt.date.fromisoformat(synth[key])
-        except ValueError as err:
-            raise ConfigError(f"synth.{key}: {synth[key]!r} is not a valid date") from err
-    if days["start"] >= days["end"]:
-        raise ConfigError(
-            f"synth.start ({synth['start']}) must be before synth.end ({synth['end']})"
-        )
+    _check_period(cfg["synth"], "synth")
     if cfg["data_source"] == "stac":
         _check_stac(cfg)
     _check_figures(cfg)
+
+
+def _check_period(section: dict[str, Any], name: str) -> None:
+    """``start`` and ``end`` of a section are real ISO dates, start before end."""
+    days = {}
+    for key in ("start", "end"):
+        try:
+            days[key] = dt.date.fromisoformat(section[key])
+        except ValueError as err:
+            raise ConfigError(f"{name}.{key}: {section[key]!r} is not a valid date") from err
+    if days["start"] >= days["end"]:
+        raise ConfigError(
+            f"{name}.start ({section['start']}) must be before {name}.end ({section['end']})"
+        )
 
 
 def _check_stac(cfg: dict[str, Any]) -> None:
@@ -86,14 +90,7 @@ def _check_stac(cfg: dict[str, Any]) -> None:
     dups = sorted({i for i in ids if ids.count(i) > 1})
     if dups:
         raise ConfigError(f"stac.sites: duplicate site ids {dups}")
-    days = {}
-    for key in ("start", "end"):
-        try:
-            days[key] = dt.date.fromisoformat(study[key])
-        except ValueError as err:
-            raise ConfigError(f"stac.{key}: {study[key]!r} is not a valid date") from err
-    if days["start"] >= days["end"]:
-        raise ConfigError(f"stac.start ({study['start']}) must be before stac.end ({study['end']})")
+    _check_period(study, "stac")
     if study["flux_dir"] is None:
         raise ConfigError(
             "stac.flux_dir: data_source stac needs the folder of the sites' FLUXNET files"

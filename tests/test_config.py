@@ -184,3 +184,37 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path, text, key):
     assert "ConfigError" in out
     assert "rule synthesize_tile" not in out  # failed while parsing, before the DAG
     assert not (workdir / "results").exists()
+
+
+STAC_STUDY = """data_source: stac
+stac:
+  sites:
+    - {id: DE-Tha, lat: 50.96, lon: 13.56, igbp: ENF}
+    - {id: DE-Hai, lat: 51.08, lon: 10.45, igbp: DBF}
+  start: "2019-01-01"
+  end: "2020-12-31"
+  flux_dir: data/fluxnet
+gpp:
+  input_sets: [fused, s2]
+"""
+
+
+def test_a_real_study_validates(tmp_path):
+    cfg = load_config(write_yaml(tmp_path / "study.yaml", STAC_STUDY))
+    assert [s["id"] for s in cfg["stac"]["sites"]] == ["DE-Tha", "DE-Hai"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('end: "2020-12-31"', 'end: "2020-02-30"', "stac.end"),  # no such day
+        ('start: "2019-01-01"', 'start: "2021-01-01"', "stac.start"),  # after the end
+        ("DE-Hai", "DE-Tha", "stac.sites"),  # the same site twice
+        ("  flux_dir: data/fluxnet\n", "", "stac.flux_dir"),
+        ("[fused, s2]", "[fused, oracle]", "gpp.input_sets"),  # needs the synthetic truth
+    ],
+)
+def test_bad_real_study_fails_naming_the_key(tmp_path, old, new, key):
+    assert old in STAC_STUDY
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(write_yaml(tmp_path / "bad.yaml", STAC_STUDY.replace(old, new)))

@@ -35,7 +35,7 @@ from rasterio.errors import RasterioError
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_geom
 
-from ecoembed.io import raster, sentinel, stac
+from ecoembed.io import products, sentinel, stac
 from ecoembed.io.atomic import atomic_path, atomic_write_text
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
@@ -554,27 +554,15 @@ def _write_s2(
     data |= load({"SCL": names["SCL"]}, grid20, dtype="uint8", resampling=rs)
     if not (data["SCL"] > 0).any():
         raise ValueError(f"acquisition {acq['id']}: no scene covers the tile")
-    assets = {}
-    for band in (*sentinel.S2_BAND_NAMES, stac.SCL_ASSET_KEY):
-        g = grid if band in S2_ASSETS_10M else grid20
-        path = folder / f"{band}.tif"
-        scl = band == stac.SCL_ASSET_KEY
-        raster.write_cog(
-            path,
-            data[band],
-            crs=g.epsg,
-            transform=g.transform,
-            nodata=sentinel.S2_NODATA,
-            scale=None if scl else sentinel.S2_SCALE,
-            offset=None if scl else offset,
-            band_names=[band],
-            overview_resampling="nearest" if scl else "average",
-        )
-        assets[band] = (str(path), g.transform, g.shape)
-    # eo:cloud_cover over the tile, as the synthetic world reports it (share of SCL cloud)
-    scl = data["SCL"]
-    seen = scl > 0
-    cover = float(np.isin(scl[seen], (8, 9, 10)).mean() * 100.0)
+    assets, cover = products.write_s2_cogs(
+        folder,
+        {band: data[band] for band in sentinel.S2_BAND_NAMES},
+        data[stac.SCL_ASSET_KEY],
+        epsg=grid.epsg,
+        transform10=grid.transform,
+        transform20=grid20.transform,
+        offset=offset,
+    )
     first = items[0]
     return stac.make_s2_item(
         acq["id"],
@@ -583,7 +571,7 @@ def _write_s2(
         epsg=grid.epsg,
         bbox=grid.bounds,
         assets=assets,
-        cloud_cover=round(cover, 2),
+        cloud_cover=cover,
         platform=str(first.properties.get("platform", "sentinel-2")),
         processing_baseline=str(first.properties.get("s2:processing_baseline", "unknown")),
         mgrs_tile=first.properties.get("s2:mgrs_tile"),
@@ -618,7 +606,7 @@ def _write_s1(
         dtype="float32",
         resampling=dict.fromkeys(keys, resampling),
     )
-    assets, covered = {}, False
+    cleaned = {}
     for key in keys:
         values = data[key].astype(np.float32)
         nodata = _nodata_of(first, names[key])
@@ -626,19 +614,10 @@ def _write_s1(
         if nodata is not None and np.isfinite(nodata):
             bad |= values == np.float32(nodata)
         values[bad] = np.nan
-        covered |= bool((~bad).any())
-        path = folder / f"{key}.tif"
-        raster.write_cog(
-            path,
-            values,
-            crs=grid.epsg,
-            transform=grid.transform,
-            nodata=float("nan"),
-            band_names=[key.upper()],
-        )
-        assets[key] = (str(path), grid.transform, grid.shape)
-    if not covered:
+        cleaned[key] = values
+    if not any(np.isfinite(v).any() for v in cleaned.values()):
         raise ValueError(f"acquisition {acq['id']}: no scene covers the tile")
+    assets = products.write_s1_cogs(folder, cleaned, epsg=grid.epsg, transform=grid.transform)
     return stac.make_s1_item(
         acq["id"],
         tile=tile,

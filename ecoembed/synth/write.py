@@ -21,8 +21,8 @@ import pandas as pd
 import xarray as xr
 from tqdm import tqdm
 
-from ecoembed.io import fluxnet, names, raster, stac, zarrio
-from ecoembed.io.sentinel import S2_BAND_NAMES, S2_BANDS, S2_NODATA, S2_OFFSET, S2_SCALE
+from ecoembed.io import fluxnet, names, products, stac, zarrio
+from ecoembed.io.sentinel import S2_BAND_NAMES, S2_BANDS, S2_OFFSET
 from ecoembed.synth.grid import S2_OVERPASS_UTC_HOURS
 from ecoembed.synth.landscape import IGBP_CODES
 from ecoembed.synth.towers import FOOTPRINT_SIGMA_PX, footprint_series
@@ -47,42 +47,25 @@ def s2_times(sim: TileSimulation) -> np.ndarray:
 
 def _write_s2(sim: TileSimulation, root: Path, progress: bool) -> list:
     grid, s2 = sim.grid, sim.s2
-    t10, t20 = grid.transform_at(10.0), grid.transform_at(20.0)
-    shape10, shape20 = grid.shape, (grid.size // 2, grid.size // 2)
     items = []
     for i, d in enumerate(tqdm(s2.day, desc=f"{grid.tile} write S2", disable=not progress)):
         when = _timestamp(sim.days[d], S2_OVERPASS_UTC_HOURS)
         item_id = f"S{s2.platform[i][-2:].upper()}_MSIL2A_{when:%Y%m%dT%H%M%S}_{grid.tile}"
-        folder = root / stac.S2_COLLECTION_ID / item_id
-        assets = {}
-        for k, band in enumerate(S2_BANDS):
-            ten = band.resolution_m == 10
-            data = s2.dn10[i, BAND10.index(k)] if ten else s2.dn20[i, BAND20.index(k)]
-            path = folder / f"{band.name}.tif"
-            raster.write_cog(
-                path,
-                data,
-                crs=grid.epsg,
-                transform=t10 if ten else t20,
-                nodata=S2_NODATA,
-                scale=S2_SCALE,
-                offset=S2_OFFSET,
-                band_names=[band.name],
-            )
-            assets[band.name] = (str(path), t10 if ten else t20, shape10 if ten else shape20)
-        path = folder / "SCL.tif"
-        raster.write_cog(
-            path,
+        bands = {
+            band.name: s2.dn10[i, BAND10.index(k)]
+            if band.resolution_m == 10
+            else s2.dn20[i, BAND20.index(k)]
+            for k, band in enumerate(S2_BANDS)
+        }
+        assets, cover = products.write_s2_cogs(
+            root / stac.S2_COLLECTION_ID / item_id,
+            bands,
             s2.scl[i],
-            crs=grid.epsg,
-            transform=t20,
-            nodata=0,
-            band_names=["SCL"],
-            overview_resampling="nearest",
+            epsg=grid.epsg,
+            transform10=grid.transform_at(10.0),
+            transform20=grid.transform_at(20.0),
+            offset=S2_OFFSET,
         )
-        assets["SCL"] = (str(path), t20, shape20)
-        # eo:cloud_cover as Sen2Cor reports it: the share of pixels its mask calls cloud.
-        cover = float(np.isin(s2.scl[i], (8, 9, 10)).mean() * 100.0)
         items.append(
             stac.make_s2_item(
                 item_id,
@@ -91,7 +74,7 @@ def _write_s2(sim: TileSimulation, root: Path, progress: bool) -> list:
                 epsg=grid.epsg,
                 bbox=grid.bounds,
                 assets=assets,
-                cloud_cover=round(cover, 2),
+                cloud_cover=cover,
                 platform=s2.platform[i],
             )
         )
@@ -105,19 +88,12 @@ def _write_s1(sim: TileSimulation, root: Path, progress: bool) -> list:
         orbit = s1.orbit[i]
         when = _timestamp(sim.days[d], orbit.hour_utc)
         item_id = f"S1A_IW_GRDH_{when:%Y%m%dT%H%M%S}_{orbit.state[:3].upper()}_{grid.tile}"
-        folder = root / stac.S1_COLLECTION_ID / item_id
-        assets = {}
-        for key, data in (("vv", s1.vv[i]), ("vh", s1.vh[i])):
-            path = folder / f"{key}.tif"
-            raster.write_cog(
-                path,
-                data,
-                crs=grid.epsg,
-                transform=grid.transform,
-                nodata=float("nan"),
-                band_names=[key.upper()],
-            )
-            assets[key] = (str(path), grid.transform, grid.shape)
+        assets = products.write_s1_cogs(
+            root / stac.S1_COLLECTION_ID / item_id,
+            {"vv": s1.vv[i], "vh": s1.vh[i]},
+            epsg=grid.epsg,
+            transform=grid.transform,
+        )
         items.append(
             stac.make_s1_item(
                 item_id,

@@ -25,10 +25,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ecoembed.io.atomic import atomic_path
 from ecoembed.models import ContextEncoder, FusionNetwork, freeze
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
-from ecoembed.train.pretrain import SensorSeries, held_out, save_checkpoint
+from ecoembed.train.pretrain import (
+    SensorSeries,
+    held_out,
+    save_checkpoint,
+    write_training_tables,
+)
 from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
 
 log = logging.getLogger(__name__)
@@ -506,10 +510,7 @@ def _train_fusion(
     ]
     figures = pd.DataFrame(rows)
     if dp.is_main:
-        with atomic_path(outputs.heldout) as tmp:
-            figures.to_csv(tmp, index=False)
-        with atomic_path(outputs.curves) as tmp:
-            pd.DataFrame(curves).to_csv(tmp, index=False)
+        write_training_tables(figures, outputs.heldout, curves, outputs.curves)
         save_checkpoint(
             outputs.model,
             export_checkpoint(

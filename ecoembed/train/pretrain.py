@@ -158,6 +158,16 @@ def centre_rmse(
     return np.sqrt(np.nanmean(err**2, axis=0))
 
 
+def write_training_tables(
+    heldout: pd.DataFrame, heldout_path: str | Path, curves: list[dict], curves_path: str | Path
+) -> None:
+    """The held-out figures and the per-epoch curves of a training run, each atomically."""
+    with atomic_path(heldout_path) as tmp:
+        heldout.to_csv(tmp, index=False)
+    with atomic_path(curves_path) as tmp:
+        pd.DataFrame(curves).to_csv(tmp, index=False)
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -321,10 +331,7 @@ def _pretrain(
         }
     )
     if dp.is_main:
-        with atomic_path(outputs.heldout) as tmp:
-            figures.to_csv(tmp, index=False)
-        with atomic_path(outputs.curves) as tmp:
-            pd.DataFrame(curves).to_csv(tmp, index=False)
+        write_training_tables(figures, outputs.heldout, curves, outputs.curves)
         save_checkpoint(
             outputs.encoder,
             {
