@@ -48,7 +48,7 @@ class FusionConfig:
     context_dates: int = 4  # clear S2 dates, half before and half after the day
     p_hide: float = 0.5
     consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
-    code_weight: float = 0.0  # weight of decoding each sensor's standardised code from z
+    code_weight: float = 3.0  # weight of decoding each sensor's standardised code from z
     seed: int = 42
 
 
