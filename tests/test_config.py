@@ -106,6 +106,7 @@ def test_defaults_fill_a_partial_section(tmp_path):
         ("seed: -1\n", "seed"),
         ("raw_dir: 3\n", "raw_dir"),
         ("fusion:\n  context_dates: 0\n", "context_dates"),  # the fusion needs S2 context
+        ("cube:\n  s1_temporal_looks: 2\n", "s1_temporal_looks"),  # not centred
         ("figures:\n  date: june\n", "figures.date"),
         ("figures:\n  date: 2022-06-31\n", "figures.date"),
         ("gpp:\n  models: [gbm]\nfigures:\n  model: temporal_net\n", "figures.model"),

@@ -12,10 +12,12 @@ import pytest
 import rasterio
 from affine import Affine
 from rasterio.warp import Resampling, reproject
+from scipy.special import polygamma
 
 from ecoembed.config import validate_config
 from ecoembed.cube import build_cube
 from ecoembed.cube.masking import s2_valid_mask
+from ecoembed.cube.sentinel1 import temporal_multilook
 from ecoembed.io import stac, zarrio
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.raster import write_cog
@@ -94,15 +96,57 @@ def test_clear_view_mask_keeps_clear_pixels_and_drops_clouds(built):
     assert float(np.sqrt(np.mean(err[:, valid] ** 2))) < 0.006
 
 
+def vh_power(item) -> np.ndarray:
+    with rasterio.open(item.assets["vh"].href) as src:
+        return src.read(1).astype(np.float64)
+
+
 def test_s1_is_db_of_the_linear_files(built):
     cube, items = built["cube"], s1_of(stac.read_catalog_items(built["catalog"]))
     s1 = cube["s1"].values
-    assert not np.isinf(s1).any()
+    assert not np.isinf(s1).any() and cube["s1"].attrs["temporal_looks"] == 1
     for t in (0, len(items) - 1):
-        with rasterio.open(items[t].assets["vh"].href) as src:
-            want = 10 * np.log10(src.read(1))
+        want = 10 * np.log10(vh_power(items[t]))
         np.testing.assert_allclose(s1[t, 1], want, rtol=0, atol=1e-4)
     assert set(cube["orbit"].values.tolist()) == {"ascending", "descending"}
+
+
+def test_s1_multilooked_in_linear_power(built, tmp_path):
+    """Three looks: each date the mean power of itself and its neighbours (two at the ends)."""
+    items = s1_of(stac.read_catalog_items(built["catalog"]))
+    cube = cube_of(built["catalog"], tmp_path / "c.zarr", s1_temporal_looks=3)
+    assert cube["s1"].attrs["temporal_looks"] == 3
+    last = len(items) - 1
+    for t, around in ((0, [0, 1]), (5, [4, 5, 6]), (last, [last - 1, last])):
+        want = 10 * np.log10(np.mean([vh_power(items[k]) for k in around], axis=0))
+        np.testing.assert_allclose(cube["s1"].values[t, 1], want, rtol=0, atol=1e-4)
+    # S2 is untouched
+    np.testing.assert_array_equal(cube["s2"].values, built["cube"]["s2"].values)
+
+
+def test_temporal_multilook_cuts_speckle_as_gamma_statistics_say():
+    """Gamma speckle of L looks on a constant target: in dB its standard deviation is
+    10/ln(10) sqrt(trigamma(L)); the mean of three dates has 3L looks."""
+    looks_grd = 4.4
+    rng = np.random.default_rng(0)
+    power = rng.gamma(looks_grd, 1 / looks_grd, size=(60, 1, 40, 40))
+    db = (10 * np.log10(power)).astype(np.float32)
+    out = temporal_multilook(db, 3)[1:-1]  # interior dates: three looks each
+    db_std = 10 / np.log(10)
+    assert db.std() == pytest.approx(db_std * np.sqrt(polygamma(1, looks_grd)), rel=0.03)
+    assert out.std() == pytest.approx(db_std * np.sqrt(polygamma(1, 3 * looks_grd)), rel=0.03)
+    # the mean in linear power is kept (dB means are not)
+    assert np.mean(10 ** (out / 10)) == pytest.approx(np.mean(power), rel=0.01)
+
+
+def test_temporal_multilook_averages_neighbours_in_power_and_keeps_gaps():
+    db = np.array([0.0, 10.0, 0.0, np.nan, 20.0, 10.0], np.float32).reshape(6, 1, 1, 1)
+    got = temporal_multilook(db, 3).ravel()
+    want = 10 * np.log10([5.5, 4.0, 5.5, np.nan, 55.0, 55.0])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)  # NaN stays NaN
+    np.testing.assert_array_equal(temporal_multilook(db, 1), db)
+    with pytest.raises(ValueError, match="odd"):
+        temporal_multilook(db, 2)
 
 
 def test_cube_layout_crs_chunks_and_provenance(built):

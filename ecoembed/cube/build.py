@@ -23,7 +23,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from ecoembed.cube.masking import s2_valid_mask
-from ecoembed.cube.sentinel1 import read_s1_window
+from ecoembed.cube.sentinel1 import read_s1_window, temporal_multilook
 from ecoembed.cube.sentinel2 import read_s2_window, read_scl
 from ecoembed.io import stac
 from ecoembed.io.errors import InputDataError
@@ -194,6 +194,7 @@ def window_dataset(
             fn(t)
     else:  # list() re-raises the first error (an InputDataError naming the asset)
         list(pool.map(lambda job: job[0](job[1]), jobs))
+    back = temporal_multilook(back, int(cfg["s1_temporal_looks"]))
     return xr.Dataset(
         {
             "s2": (("time", "band", "y", "x"), refl),
@@ -232,7 +233,9 @@ def build_cube(
             for k, v in (provenance or {}).items()
         },
     }
-    template = variable_length_strings(cube_template(grid, s2, s1, attrs))
+    template = cube_template(grid, s2, s1, attrs)
+    template["s1"].attrs["temporal_looks"] = int(cube_cfg["s1_temporal_looks"])
+    template = variable_length_strings(template)
     encoding = cube_encoding(template)
     windows = list(grid.windows(int(cube_cfg["window_px"])))
     with (
