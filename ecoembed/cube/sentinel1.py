@@ -44,8 +44,7 @@ def temporal_multilook(db: np.ndarray, looks: int) -> np.ndarray:
     total = uniform_filter1d(power, **window)
     count = uniform_filter1d(observed.astype(np.float32), **window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = 10.0 * np.log10(total / count)
-    return np.where(observed, out, np.float32(np.nan)).astype(np.float32)
+        return linear_to_db(total / count, observed)
 
 
 def asset_in_db(item: pystac.Item, key: str) -> bool:
