@@ -23,6 +23,7 @@ from ecoembed.gpp.models import (
     GbmModel,
     Normaliser,
     TemporalConfig,
+    TemporalEnsemble,
     TemporalModel,
     TemporalNet,
     window_coverage,
@@ -47,6 +48,45 @@ def test_temporal_net_sees_exactly_its_window():
     affected = np.flatnonzero(changed.numpy())
     # windows ending at days 18..29 contain day 18: outputs 18 - 11 .. 29 - 11
     np.testing.assert_array_equal(affected, np.arange(7, 19))
+
+
+def test_ensemble_is_its_members_side_by_side():
+    torch.manual_seed(0)
+    nets = [TemporalNet(3, window_days=12, hidden=4).eval() for _ in range(3)]
+    ens = TemporalEnsemble(nets).eval()
+    x = torch.randn(2, 3, 50)
+    with torch.no_grad():
+        out = ens(x)
+        assert out.shape == (2, 3, 39)
+        for m, net in enumerate(nets):
+            torch.testing.assert_close(out[:, m], net(x), rtol=1e-4, atol=1e-5)
+
+
+def test_members_trained_together_train_as_if_alone():
+    """Summing the members' losses in one pass must not couple them: each member ends where
+    training it alone (same initial weights, same optimiser) would."""
+    torch.manual_seed(1)
+    nets = [TemporalNet(2, window_days=10, hidden=4) for _ in range(2)]
+    x, y = torch.randn(3, 2, 60), torch.randn(3, 51)
+    ens = TemporalEnsemble(nets)
+
+    def train(module, loss_of):
+        opt = torch.optim.AdamW(module.parameters(), lr=0.02, weight_decay=1e-4)
+        for _ in range(30):
+            opt.zero_grad()
+            loss_of(module).backward()
+            opt.step()
+
+    train(ens, lambda e: ((e(x) - y[:, None]) ** 2).mean(dim=(0, 2)).sum())
+    for m, net in enumerate(nets):
+        train(net, lambda n: ((n(x) - y) ** 2).mean())
+        with torch.no_grad():
+            torch.testing.assert_close(ens(x)[:, m], net(x), rtol=1e-3, atol=1e-4)
+    # and they did move: a member trained alone differs from its untrained twin
+    torch.manual_seed(1)
+    untrained = TemporalNet(2, window_days=10, hidden=4)
+    with torch.no_grad():
+        assert (untrained(x) - nets[0](x)).abs().max() > 0.1
 
 
 def _synthetic_sites(n_sites=4, n_days=400, seed=0):

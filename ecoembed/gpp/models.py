@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.fft import next_fast_len
 from sklearn.ensemble import HistGradientBoostingRegressor
 from torch import nn
+from torch.nn import functional as F
 
 from ecoembed.gpp.dataset import SiteSeries, window_summaries
 
@@ -45,7 +47,7 @@ class TemporalNet(nn.Module):
     def temporal(self, h: torch.Tensor) -> torch.Tensor:
         """Valid cross-correlation of each channel with its filter: (B, H, T - W + 1)."""
         t, w = h.shape[-1], self.window_days
-        n = 1 << (t + w - 2).bit_length()  # >= t + w - 1: no wrap-around; fast FFT size
+        n = next_fast_len(t + w - 1, real=True)  # >= t + w - 1: no wrap-around
         spec = torch.fft.rfft(h, n=n) * torch.fft.rfft(self.filters.flip(-1), n=n)
         return torch.fft.irfft(spec, n=n)[..., w - 1 : t] + self.filter_bias
 
@@ -54,6 +56,50 @@ class TemporalNet(nn.Module):
         history = self.act(self.temporal(h))
         today = h[:, :, self.window_days - 1 :]
         return self.head(torch.cat([history, today], dim=1)).squeeze(1)
+
+
+class TemporalEnsemble(nn.Module):
+    """Several :class:`TemporalNet` members as one module, so that all members train in one
+    full-batch pass: the members' channels side by side, their layers as grouped
+    convolutions. Members share no parameter, so with a loss that sums the members' losses
+    each member's gradient (and, with Adam's per-parameter steps, its whole training) is
+    what it would be alone (tested).
+
+    Input (B, K, T); output (B, M, T - window_days + 1).
+    """
+
+    def __init__(self, members: list[TemporalNet]):
+        super().__init__()
+        self.members = len(members)
+        self.hidden = members[0].mix.out_channels
+        self.window_days = members[0].window_days
+
+        def stack(get) -> nn.Parameter:
+            return nn.Parameter(torch.cat([get(m).detach() for m in members]).clone())
+
+        self.mix_w = stack(lambda m: m.mix.weight)  # (M H, K, 1)
+        self.mix_b = stack(lambda m: m.mix.bias)
+        self.filters = stack(lambda m: m.filters)  # (M H, W)
+        self.filter_bias = stack(lambda m: m.filter_bias)  # (M H, 1)
+        self.head1_w = stack(lambda m: m.head[0].weight)  # (M 2H, 2H, 1)
+        self.head1_b = stack(lambda m: m.head[0].bias)
+        self.head2_w = stack(lambda m: m.head[2].weight)  # (M, 2H, 1)
+        self.head2_b = stack(lambda m: m.head[2].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, hid, w = self.members, self.hidden, self.window_days
+        h = F.gelu(F.conv1d(x, self.mix_w, self.mix_b))  # (B, M H, T)
+        t = h.shape[-1]
+        n = next_fast_len(t + w - 1, real=True)  # >= t + w - 1: no wrap-around
+        spec = torch.fft.rfft(h, n=n) * torch.fft.rfft(self.filters.flip(-1), n=n)
+        history = F.gelu(torch.fft.irfft(spec, n=n)[..., w - 1 : t] + self.filter_bias)
+        b, steps = x.shape[0], t - w + 1
+        # each member's head reads its own history channels, then its own last-day channels
+        z = torch.cat(
+            [history.view(b, m, hid, steps), h[..., w - 1 :].view(b, m, hid, steps)], dim=2
+        ).view(b, m * 2 * hid, steps)
+        z = F.gelu(F.conv1d(z, self.head1_w, self.head1_b, groups=m))
+        return F.conv1d(z, self.head2_w, self.head2_b, groups=m)
 
 
 @dataclass(frozen=True)
@@ -121,12 +167,13 @@ def _output_index(s: SiteSeries) -> np.ndarray:
 
 
 class TemporalModel:
-    """:class:`TemporalNet` trained full-batch (every training tower's series at once)
-    with Adam on the mean squared error of the normalised GPP of the example days."""
+    """:class:`TemporalNet` members trained full-batch (every training tower's series at
+    once, all members in one :class:`TemporalEnsemble`) with AdamW on the mean squared
+    error of the normalised GPP of the example days; predictions are the members' mean."""
 
     def __init__(self, config: TemporalConfig, seed: int):
         self.config, self.seed = config, seed
-        self.nets: list[TemporalNet] = []
+        self.ensemble: TemporalEnsemble | None = None
         self.norm: Normaliser | None = None
 
     def fit(self, train: list[SiteSeries]) -> TemporalModel:
@@ -137,29 +184,37 @@ class TemporalModel:
         y = np.concatenate([s.gpp[s.target] for s in train])
         y = torch.from_numpy(((y - self.norm.y_mean) / self.norm.y_std).astype(np.float32))
         rows_t, cols_t = torch.from_numpy(rows), torch.from_numpy(cols)
-        self.nets = []
+        members = []
         for member in range(self.config.members):
             torch.manual_seed(self.seed + 7919 * member)
-            net = TemporalNet(x.shape[1], train[0].window_days, self.config.hidden)
-            opt = torch.optim.AdamW(
-                net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
-            )
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.config.epochs)
-            for _ in range(self.config.epochs):
-                opt.zero_grad()
-                loss = torch.mean((net(x)[rows_t, cols_t] - y) ** 2)
-                loss.backward()
-                opt.step()
-                sched.step()
-            self.nets.append(net.eval())
+            members.append(TemporalNet(x.shape[1], train[0].window_days, self.config.hidden))
+        ens = TemporalEnsemble(members)
+        opt = torch.optim.AdamW(
+            ens.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.config.epochs)
+        for _ in range(self.config.epochs):
+            opt.zero_grad()
+            out = ens(x)[rows_t, :, cols_t]  # (N, M)
+            # summed over members: each member's gradient is that of its own mean error
+            loss = torch.mean((out - y[:, None]) ** 2, dim=0).sum()
+            loss.backward()
+            opt.step()
+            sched.step()
+        self.ensemble = ens.eval()
         return self
 
     @torch.no_grad()
-    def predict(self, s: SiteSeries) -> np.ndarray:
+    def member_predictions(self, s: SiteSeries) -> np.ndarray:
+        """(M, N) each member's GPP on the example days: their spread is the noise that
+        averaging M members leaves (benchmarks/gpp_ensemble.py)."""
         x = torch.from_numpy(self.norm.inputs(s))[None]
         idx = torch.from_numpy(_output_index(s))
-        out = torch.stack([net(x)[0, idx] for net in self.nets]).mean(0).numpy()
-        return out.astype(np.float64) * self.norm.y_std + self.norm.y_mean
+        out = self.ensemble(x)[0][:, idx].numpy().astype(np.float64)
+        return out * self.norm.y_std + self.norm.y_mean
+
+    def predict(self, s: SiteSeries) -> np.ndarray:
+        return self.member_predictions(s).mean(axis=0)
 
 
 class GbmModel:
