@@ -108,7 +108,7 @@ class TemporalConfig:
     epochs: int = 150
     lr: float = 0.02
     weight_decay: float = 1e-4
-    members: int = 3  # independently initialised networks, predictions averaged
+    members: int = 5  # independently initialised networks, predictions averaged
 
 
 @dataclass(frozen=True)
