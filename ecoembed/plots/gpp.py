@@ -200,6 +200,10 @@ def plot_gpp_skill(metrics: pd.DataFrame) -> plt.Figure:
             else:
                 ax.set_xticks(x, sets, rotation=45, ha="right")
                 ax.set_xlabel("input set")
-    axes[0, 0].legend(title="cross-validation")
+    # below the panels, not over the bars (R² near 1 reaches the top of the axes)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, title="cross-validation", loc="outside lower center", ncols=len(splits)
+    )
     fig.suptitle("GPP skill per input set, all towers pooled")
     return fig
