@@ -84,8 +84,9 @@ def main() -> int:
         row |= {f"R2 cost M={m}": var / m / obs_var for m in SIZES}
         row["s per member fit"] = per_member
         rows.append(row)
-        print(pd.DataFrame([row]).to_string(index=False, header=len(rows) == 1), flush=True)
-    print()
+        print(
+            f"{name}: member sd {np.sqrt(var):.3f}, {per_member:.2f} s per member fit", flush=True
+        )
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f"))
     return 0
 

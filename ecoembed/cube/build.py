@@ -71,7 +71,11 @@ def tile_inputs(
 
 
 def cube_template(
-    grid: GridSpec, s2: list[pystac.Item], s1: list[pystac.Item], attrs: dict
+    grid: GridSpec,
+    s2: list[pystac.Item],
+    s1: list[pystac.Item],
+    attrs: dict,
+    s1_temporal_looks: int = 1,
 ) -> xr.Dataset:
     """The cube's structure; the data variables are lazy (dask) and never computed."""
     nt, n1, (h, w) = len(s2), len(s1), grid.shape
@@ -107,7 +111,11 @@ def cube_template(
             (n1, len(S1_POLARISATIONS), h, w),
             (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX),
         ),
-        {"units": "dB", "long_name": "backscatter gamma0 (Sentinel-1 RTC)"},
+        {
+            "units": "dB",
+            "long_name": "backscatter gamma0 (Sentinel-1 RTC)",
+            "temporal_looks": int(s1_temporal_looks),
+        },
     )
     ds["orbit"] = (
         ("time_s1",),
@@ -233,9 +241,9 @@ def build_cube(
             for k, v in (provenance or {}).items()
         },
     }
-    template = cube_template(grid, s2, s1, attrs)
-    template["s1"].attrs["temporal_looks"] = int(cube_cfg["s1_temporal_looks"])
-    template = variable_length_strings(template)
+    template = variable_length_strings(
+        cube_template(grid, s2, s1, attrs, int(cube_cfg["s1_temporal_looks"]))
+    )
     encoding = cube_encoding(template)
     windows = list(grid.windows(int(cube_cfg["window_px"])))
     with (

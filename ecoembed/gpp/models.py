@@ -23,6 +23,18 @@ from torch.nn import functional as F
 from ecoembed.gpp.dataset import SiteSeries, window_summaries
 
 
+def valid_correlation(
+    h: torch.Tensor, filters: torch.Tensor, bias: torch.Tensor, window_days: int
+) -> torch.Tensor:
+    """Valid cross-correlation of each channel of h (..., C, T) with its own filter (C, W),
+    plus bias (C, 1): (..., C, T - W + 1). Done by FFT: several times faster than
+    nn.Conv1d's depthwise path for a 90-day kernel on CPU."""
+    t, w = h.shape[-1], window_days
+    n = next_fast_len(t + w - 1, real=True)  # >= t + w - 1: no wrap-around
+    spec = torch.fft.rfft(h, n=n) * torch.fft.rfft(filters.flip(-1), n=n)
+    return torch.fft.irfft(spec, n=n)[..., w - 1 : t] + bias
+
+
 class TemporalNet(nn.Module):
     """Per-day feature mixing, one learned temporal filter per channel spanning the window,
     and a head that also sees the window's last day.
@@ -35,8 +47,7 @@ class TemporalNet(nn.Module):
         super().__init__()
         self.window_days = window_days
         self.mix = nn.Conv1d(n_features, hidden, 1)
-        # one filter per channel over the window (a depthwise convolution, done by FFT:
-        # several times faster than nn.Conv1d's depthwise path for a 90-day kernel on CPU)
+        # one filter per channel over the window (valid_correlation)
         self.filters = nn.Parameter(torch.randn(hidden, window_days) / window_days**0.5)
         self.filter_bias = nn.Parameter(torch.zeros(hidden, 1))
         self.head = nn.Sequential(
@@ -44,16 +55,9 @@ class TemporalNet(nn.Module):
         )
         self.act = nn.GELU()
 
-    def temporal(self, h: torch.Tensor) -> torch.Tensor:
-        """Valid cross-correlation of each channel with its filter: (B, H, T - W + 1)."""
-        t, w = h.shape[-1], self.window_days
-        n = next_fast_len(t + w - 1, real=True)  # >= t + w - 1: no wrap-around
-        spec = torch.fft.rfft(h, n=n) * torch.fft.rfft(self.filters.flip(-1), n=n)
-        return torch.fft.irfft(spec, n=n)[..., w - 1 : t] + self.filter_bias
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act(self.mix(x))
-        history = self.act(self.temporal(h))
+        history = self.act(valid_correlation(h, self.filters, self.filter_bias, self.window_days))
         today = h[:, :, self.window_days - 1 :]
         return self.head(torch.cat([history, today], dim=1)).squeeze(1)
 
@@ -89,11 +93,8 @@ class TemporalEnsemble(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m, hid, w = self.members, self.hidden, self.window_days
         h = F.gelu(F.conv1d(x, self.mix_w, self.mix_b))  # (B, M H, T)
-        t = h.shape[-1]
-        n = next_fast_len(t + w - 1, real=True)  # >= t + w - 1: no wrap-around
-        spec = torch.fft.rfft(h, n=n) * torch.fft.rfft(self.filters.flip(-1), n=n)
-        history = F.gelu(torch.fft.irfft(spec, n=n)[..., w - 1 : t] + self.filter_bias)
-        b, steps = x.shape[0], t - w + 1
+        history = F.gelu(valid_correlation(h, self.filters, self.filter_bias, w))
+        b, steps = x.shape[0], history.shape[-1]
         # each member's head reads its own history channels, then its own last-day channels
         z = torch.cat(
             [history.view(b, m, hid, steps), h[..., w - 1 :].view(b, m, hid, steps)], dim=2
