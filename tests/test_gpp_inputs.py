@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import rioxarray  # noqa: F401  (the .rio accessor)
 import xarray as xr
+from pyproj import Transformer
 
 from ecoembed.embed.sites import SitePixel
 from ecoembed.gpp.inputs import (
@@ -17,6 +18,7 @@ from ecoembed.gpp.inputs import (
     split_inputs_table,
     with_met,
 )
+from ecoembed.io.solar import extraterrestrial_radiation
 
 BANDS = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
 T0 = np.datetime64("2022-01-01T10:00")
@@ -81,6 +83,32 @@ def test_footprint_bands_gap_fill_each_pixel_then_weight():
     red = (base[2] + slope[2] * 17.0833333)[win[1:]]
     nir = (base[6] + slope[6] * 17.0833333)[win[1:]]
     assert nirv.iloc[17] == pytest.approx(((nir - red) / (nir + red) * nir * w).sum(), rel=1e-4)
+
+
+def test_nirv_lue_is_nirv_times_top_of_atmosphere_radiation_not_the_towers():
+    cube, _, _ = small_cube()
+    site = SitePixel("XX-A", "tile00", 5, 5)
+    table = pd.DataFrame(
+        [{"site": "XX-A", "tile": "tile00", "row": 5, "col": 5, "status": "inside"}]
+    )
+    days = pd.date_range("2022-01-01", periods=41)
+
+    def nirv_lue(sw_in):
+        flux = {"XX-A": pd.DataFrame({"GPP": 1.0, "SW_IN_F": sw_in}, index=days)}
+        sets = base_input_sets(
+            pd.DataFrame(), table, {"tile00": cube}, flux,
+            names=["nirv_lue"], truths=None, radius_m=30.0, stride_px=1,
+        )  # fmt: skip
+        return sets["nirv_lue"]["XX-A"]["NIRv_SW_TOA"]
+
+    got = nirv_lue(np.full(41, 100.0))
+    pd.testing.assert_series_equal(got, nirv_lue(np.linspace(0, 400, 41)))  # no SW_IN_F in it
+    # the latitude of the tower pixel's centre (its x and y coordinates, UTM 32N)
+    x, y = float(cube["x"][5]), float(cube["y"][5])
+    lat = Transformer.from_crs(32632, 4326, always_xy=True).transform(x, y)[1]
+    toa = extraterrestrial_radiation(days.day_of_year.to_numpy(), lat) * 1e6 / 86400
+    nirv = footprint_reflectance(cube, site, radius_m=30.0, stride_px=1).nirv()
+    np.testing.assert_allclose(got.to_numpy(), nirv.to_numpy() * toa, rtol=1e-6)
 
 
 def test_footprint_is_cut_at_the_tile_edge():
@@ -159,7 +187,7 @@ def test_inputs_table_round_trip_and_met():
             )
             for s in flux
         },
-        "nirv_lue": {s: pd.DataFrame({"NIRv_SW_IN": np.ones(5)}, index=days) for s in flux},
+        "nirv_lue": {s: pd.DataFrame({"NIRv_SW_TOA": np.ones(5)}, index=days) for s in flux},
     }
     table = inputs_table(base, flux)
     assert list(table.columns[:2]) == ["site", "date"] and "fused:e0" in table

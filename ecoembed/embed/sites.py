@@ -84,6 +84,13 @@ def locate_sites(
     return found, pd.DataFrame(rows)
 
 
+def site_latitude(cube: xr.Dataset, site: SitePixel) -> float:
+    """Latitude (degrees north) of the centre of the tower's pixel."""
+    x, y = cube.rio.transform() @ (site.col + 0.5, site.row + 0.5)
+    _, lat = warp_transform(cube.rio.crs, "EPSG:4326", [x], [y])
+    return float(lat[0])
+
+
 def footprint(
     radius_m: float, resolution_m: float, stride_px: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,8 +5,11 @@
   clear views interpolated linearly to every day (held before the first and after the
   last clear view), then footprint-weighted: the raw-band baseline;
 * ``nirv_lue``: NIRv (NDVI x NIR reflectance, from those gap-filled bands, per pixel and
-  then footprint-weighted) times the tower's shortwave radiation SW_IN_F, the
-  light-use-efficiency baseline;
+  then footprint-weighted) times the top-of-atmosphere shortwave radiation at the tower's
+  latitude on that day (FAO-56), the light-use-efficiency baseline. Not the tower's
+  SW_IN_F: that is the tower's meteorology, which only the ``+met`` sets get, so that no
+  set without ``+met`` holds measured weather (with ``+met`` the model has SW_IN_F beside
+  NIRv x radiation and can form the classic NIRv x SW_IN_F);
 * ``oracle`` (synthetic world only): the footprint's true fAPAR (of the footprint-mean
   true LAI, as the truth stores it) and root-zone soil water, and the tower's land-cover
   class (one-hot), which sets the light-use efficiency and which any remote-sensing input
@@ -28,11 +31,18 @@ import xarray as xr
 
 from ecoembed.embed.dense import daily_targets, day_dates, day_numbers
 from ecoembed.embed.export import daily_range
-from ecoembed.embed.sites import SitePixel, interpolate_daily, site_footprint, weighted_series
+from ecoembed.embed.sites import (
+    SitePixel,
+    interpolate_daily,
+    site_footprint,
+    site_latitude,
+    weighted_series,
+)
 from ecoembed.gpp.dataset import site_features
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.fluxnet import MET_COLUMNS, read_daily_gpp
 from ecoembed.io.names import MET_SUFFIX
+from ecoembed.io.solar import extraterrestrial_flux
 from ecoembed.io.zarrio import open_zarr
 from ecoembed.synth.state import fapar
 
@@ -109,6 +119,13 @@ def _daily_frame(values: np.ndarray, days: np.ndarray, columns) -> pd.DataFrame:
     return pd.DataFrame(values, index=index, columns=[str(c) for c in columns])
 
 
+def nirv_lue_features(nirv: pd.Series, lat_deg: float) -> pd.DataFrame:
+    """NIRv x top-of-atmosphere shortwave radiation (W m-2, daily mean): epsilon x fAPAR x
+    radiation with NIRv for fAPAR and no measured weather."""
+    toa = extraterrestrial_flux(np.asarray(nirv.index.day_of_year), lat_deg)
+    return (nirv * toa).to_frame("NIRv_SW_TOA")
+
+
 def oracle_features(truth: xr.Dataset, site: str, classes: list[str]) -> pd.DataFrame:
     """True footprint fAPAR and root-zone water, and the tower's class (one-hot)."""
     t = truth.sel(site=site)
@@ -166,9 +183,7 @@ def base_input_sets(
                 if name == "s2_bands":
                     feats = refl.band_series()
                 else:
-                    nirv = refl.nirv()
-                    sw = flux[s.site]["SW_IN_F"].reindex(nirv.index)
-                    feats = (nirv * sw).to_frame("NIRv_SW_IN")
+                    feats = nirv_lue_features(refl.nirv(), site_latitude(cube, s))
             else:
                 feats = oracle_features(truths[s.tile], s.site, classes)
             sets[name][s.site] = feats

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ecoembed.io.solar import extraterrestrial_radiation
 from ecoembed.synth.rng import stream
-
-SOLAR_CONSTANT = 0.0820  # MJ m-2 min-1
 
 
 @dataclass
@@ -36,20 +35,6 @@ class Weather:
     @property
     def sw_mj(self) -> np.ndarray:
         return self.sw_in * 0.0864
-
-
-def extraterrestrial_radiation(doy: np.ndarray, lat_deg: float) -> np.ndarray:
-    """FAO-56 eq. 21, MJ m-2 d-1."""
-    phi = np.deg2rad(lat_deg)
-    dr = 1 + 0.033 * np.cos(2 * np.pi * doy / 365)
-    decl = 0.409 * np.sin(2 * np.pi * doy / 365 - 1.39)
-    ws = np.arccos(np.clip(-np.tan(phi) * np.tan(decl), -1, 1))
-    return (
-        (24 * 60 / np.pi)
-        * SOLAR_CONSTANT
-        * dr
-        * (ws * np.sin(phi) * np.sin(decl) + np.cos(phi) * np.cos(decl) * np.sin(ws))
-    )
 
 
 def saturation_vapour_pressure_hpa(ta: np.ndarray) -> np.ndarray:
