@@ -3,8 +3,6 @@
 #   make test   set up .venv (first time only) and run the tests
 # The virtualenv is created here from pyproject.toml; nothing needs installing by hand.
 # It is reinstalled only when pyproject.toml changes (the stamp file below).
-# --no-compile: Python compiles only the modules a run imports, when it first imports
-# them, instead of all of torch's at install time (about half the install time).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -24,7 +22,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "ecoembed needs Python >= 3.11; run e.g. 'make PYTHON=python3.11 ...'" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --no-compile -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
 run: $(STAMP)
