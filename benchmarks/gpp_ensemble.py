@@ -41,7 +41,7 @@ def member_spread(series: dict, config: TemporalConfig, seed: int) -> tuple[floa
     GPP (pooled over folds), and seconds per fit per member."""
     var, obs, seconds = [], [], 0.0
     for i, fold in enumerate(loso_folds(series)):
-        train = [series[s].restrict(keep) for s, keep in fold.train.items() if keep.any()]
+        train = fold.training_series(series)
         start = time.perf_counter()
         model = TemporalModel(config, seed + i).fit(train)
         seconds += time.perf_counter() - start

@@ -49,6 +49,11 @@ class Fold:
     train: dict[str, np.ndarray]  # site -> example days used for training
     test: dict[str, np.ndarray]  # site -> example days predicted
 
+    def training_series(self, series: Mapping[str, SiteSeries]) -> list[SiteSeries]:
+        """The series a model of this fold is fitted on (towers without a training day
+        left out)."""
+        return [series[site].restrict(keep) for site, keep in self.train.items() if keep.any()]
+
 
 def _years(s: SiteSeries) -> np.ndarray:
     return s.dates.astype("datetime64[Y]").astype(int) + 1970
@@ -88,7 +93,7 @@ def cross_validate(
     """Out-of-fold predictions of one model on one input set."""
     frames = []
     for fold in FOLDS[split](series):
-        train = [series[site].restrict(keep) for site, keep in fold.train.items() if keep.any()]
+        train = fold.training_series(series)
         fold_seed = int(stream(seed, "gpp", model, split, fold.name).integers(2**31))
         fitted = make_model(model, params, fold_seed).fit(train)
         for site, keep in fold.test.items():
