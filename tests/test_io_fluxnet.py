@@ -175,8 +175,15 @@ def test_read_halfhourly_start_end_and_float_missing(tmp_path):
         ("TIMESTAMP,GPP\n20200230,1\n", "TIMESTAMP holds an invalid date"),
         ("TIMESTAMP,GPP\n20200102,1\n20200101,2\n", "not strictly increasing"),
         ("TIMESTAMP,GPP\n20200101,1\n20200101,2\n", "not strictly increasing"),
-        ("TIMESTAMP,GPP\n20200101,1\n20200102,n/a\n", "non-numeric values in columns: GPP"),
+        (
+            "TIMESTAMP,GPP\n20200101,1\n20200102,n/a\n",
+            r"non-numeric values in columns: GPP \(first 'n/a' in data row 2\)",
+        ),
         ("", "not a readable CSV"),
+        # a header and nothing else (before: an IndexError naming no file)
+        ("TIMESTAMP,GPP_NT_VUT_REF,NEE_VUT_REF_QC\n", "no data rows"),
+        ("TIMESTAMP,GPP_NT_VUT_REF,NEE_VUT_REF_QC\r\n\r\n\n", "no data rows"),
+        ("TIMESTAMP_START,TIMESTAMP_END,GPP_NT_VUT_REF", "no data rows"),
     ],
 )
 def test_read_errors_name_file_and_problem(tmp_path, text, problem):
@@ -186,6 +193,52 @@ def test_read_errors_name_file_and_problem(tmp_path, text, problem):
         read_fluxnet(path)
     assert info.value.path == path
     assert str(info.value).startswith(f"{path}: ")
+
+
+HEADER = "TIMESTAMP,GPP_NT_VUT_REF,TA_F\n"
+ROWS = "20200101,1.5,2.25\n20200102,1.25,-0.5\n20200103,2,3\n"
+
+
+@pytest.mark.parametrize(
+    ("tail", "problem"),
+    [
+        # the last line cut mid-row: fewer fields than the header (before: "non-numeric")
+        ("20200104,1.", r"\(line 5\) has 2 of the header's 3 fields"),
+        ("20200104,1.75,3.2\n20200105", r"\(line 6\) has 1 of the header's 3 fields"),
+        ("2020010", r"\(line 5\) has 1 of the header's 3 fields"),  # cut inside the date
+        ("20200104,1.75\n", r"\(line 5\) has 2 of the header's 3 fields"),  # newline after
+        ("20200104,1.75\n\n\n", r"\(line 5\) has 2 of the header's 3 fields"),
+        # all fields there, but the file ends inside the last one
+        ("20200104,1.75,", r"\(line 5\) ends in '', not a number"),
+        ("20200104,1.75,2e", r"\(line 5\) ends in '2e', not a number"),
+        ("20200104,1.75,-", r"\(line 5\) ends in '-', not a number"),
+    ],
+)
+def test_truncated_file_is_reported_as_truncated(tmp_path, tail, problem):
+    path = tmp_path / "FLX_XX-Cut_FLUXNET2015_FULLSET_DD_2020-2020_1-4.csv"
+    path.write_text(HEADER + ROWS + tail, newline="")
+    with pytest.raises(InputDataError, match="truncated: the last line " + problem) as info:
+        read_fluxnet(path)
+    assert str(info.value).startswith(f"{path}: ")
+    with pytest.raises(InputDataError, match="truncated"):  # also with a column selection
+        read_fluxnet(path, variables=["GPP_NT_VUT_REF"])
+
+
+def test_truncated_crlf_file_counts_lines(tmp_path):
+    path = tmp_path / "crlf.csv"
+    path.write_bytes((HEADER + ROWS).replace("\n", "\r\n").encode() + b"20200104,1.7")
+    with pytest.raises(InputDataError, match=r"\(line 5\) has 2 of the header's 3 fields"):
+        read_fluxnet(path)
+
+
+@pytest.mark.parametrize("end", ["20200104,1.75,-9999", "20200104,1.75,3.5\n", "20200104,1,3"])
+def test_complete_last_line_is_not_truncated(tmp_path, end):
+    """A last line with every field, with or without a newline after it, reads whole."""
+    path = tmp_path / "whole.csv"
+    path.write_text(HEADER + ROWS + end, newline="")
+    df = read_fluxnet(path)
+    assert len(df) == 4 and df.index[-1] == pd.Timestamp("2020-01-04")
+    assert df["GPP_NT_VUT_REF"].iloc[-1] == float(end.split(",")[1])
 
 
 def test_read_missing_file(tmp_path):

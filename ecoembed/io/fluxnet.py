@@ -55,6 +55,55 @@ def _read_header(path: str | os.PathLike[str]) -> list[str]:
     return [str(c).strip() for c in header.columns]
 
 
+# The tail of a file read to find its last line (a FLUXNET row is at most a few KB).
+_TAIL_BYTES = 1 << 20
+
+
+def _newlines(path: str | os.PathLike[str]) -> int:
+    """Newline characters in the file (read in chunks; only on the error path)."""
+    count = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_TAIL_BYTES):
+            count += chunk.count(b"\n")
+    return count
+
+
+def _check_not_truncated(path: str | os.PathLike[str], n_columns: int) -> None:
+    """Refuse a file that ends mid-row: its last line has fewer fields than the header, or
+    (with no newline after it) ends in an empty field or a fragment of a number.
+
+    Without this check pandas fills the missing fields with empty strings and the file is
+    reported as holding non-numeric values. A cut that leaves a number (``-99`` of
+    ``-9999``) cannot be told from data; the plausibility ranges catch most of those.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _TAIL_BYTES))
+        tail = f.read()
+    body = tail.rstrip()
+    if b"\n" not in body:
+        return  # the header is the only line ("no data rows" follows), or a giant line
+    last = body.rsplit(b"\n", 1)[1].decode("utf-8", errors="replace")
+    fields = [field.strip() for field in last.split(",")]
+    ends_with_newline = tail.rstrip(b" \t").endswith((b"\n", b"\r"))
+    if len(fields) < n_columns:
+        problem = f"has {len(fields)} of the header's {n_columns} fields"
+    elif not ends_with_newline and not _is_number(fields[-1]):
+        problem = f"ends in {fields[-1]!r}, not a number"
+    else:
+        return
+    line = _newlines(path) - tail[len(body) :].count(b"\n") + 1
+    raise InputDataError(path, f"truncated: the last line (line {line}) {problem}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _parse_timestamps(values: pd.Series, path: str | os.PathLike[str], column: str) -> pd.Series:
     text = values.astype("string").str.strip()
     if text.isna().any():
@@ -91,6 +140,7 @@ def read_fluxnet(
     time_col = next((c for c in ("TIMESTAMP", "TIMESTAMP_START") if c in header), None)
     if time_col is None:
         raise InputDataError(path, "no TIMESTAMP or TIMESTAMP_START column")
+    _check_not_truncated(path, len(header))
     if variables is not None:
         missing = [v for v in variables if v not in header]
         if missing:
@@ -110,6 +160,8 @@ def read_fluxnet(
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         raise InputDataError(path, f"malformed CSV ({exc})") from exc
     df.columns = [str(c).strip() for c in df.columns]
+    if df.empty:
+        raise InputDataError(path, "no data rows (the file holds only its header)")
 
     index = pd.DatetimeIndex(_parse_timestamps(df.pop(time_col), path, time_col), name="TIMESTAMP")
     if not (index.is_monotonic_increasing and index.is_unique):
@@ -121,7 +173,14 @@ def read_fluxnet(
         df = df[list(variables)]
     non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if non_numeric:
-        raise InputDataError(path, f"non-numeric values in columns: {', '.join(non_numeric)}")
+        first = df[non_numeric[0]]
+        bad = first.notna() & pd.to_numeric(first, errors="coerce").isna()
+        row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+        raise InputDataError(
+            path,
+            f"non-numeric values in columns: {', '.join(non_numeric)} "
+            f"(first {first.iloc[row]!r} in data row {row + 1})",
+        )
     df = df.astype("float64")
     df = df.mask(df == MISSING)  # also -9999 written in a format na_values did not list
     df.index = index
