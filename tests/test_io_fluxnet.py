@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -372,3 +373,236 @@ def test_daily_gpp_from_halfhourly_records(tmp_path):
     assert daily["TA_F"].iloc[1] == pytest.approx(np.arange(48, 96).mean() / 10)
     assert daily["VPD_F"].isna().all()  # -9999 throughout
     assert daily.iloc[2].isna().all()  # 10 of 48 records: incomplete day
+
+
+# --- implausible values and towers without GPP --------------------------------------------
+
+
+def _tower_frame(first: str = "2019-01-01", last: str = "2021-12-31") -> pd.DataFrame:
+    """A plausible daily FLUXNET table (every column the workflow reads)."""
+    days = pd.date_range(first, last, freq="D")
+    season = np.sin(2 * np.pi * (days.day_of_year.to_numpy() - 110) / 365)
+    return pd.DataFrame(
+        {
+            "GPP_NT_VUT_REF": 5 + 4 * season,
+            "GPP_DT_VUT_REF": 5.5 + 4 * season,
+            "NEE_VUT_REF_QC": np.full(len(days), 0.9),
+            "SW_IN_F": 180 + 120 * season,
+            "TA_F": 9 + 10 * season,
+            "VPD_F": 6 + 5 * season,
+        },
+        index=pd.DatetimeIndex(days, name="TIMESTAMP"),
+    )
+
+
+TOWER_FILE = "FLX_XX-Twr_FLUXNET2015_FULLSET_DD_2019-2021_1-4.csv"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("GPP_NT_VUT_REF", 1e30, "1e+30"),
+        ("GPP_NT_VUT_REF", -9998.0, "-9998"),  # not the missing code, nonsense
+        ("GPP_NT_VUT_REF", -10.5, "-10.5"),
+        ("GPP_DT_VUT_REF", 50.5, "50.5"),
+        ("NEE_VUT_REF_QC", 1.5, "1.5"),
+        ("SW_IN_F", 700.0, "700"),
+        ("TA_F", -100.0, "-100"),
+        ("VPD_F", 250.0, "250"),
+        ("VPD_F", -6.0, "-6"),
+    ],
+)
+def test_implausible_daily_values_are_refused(tmp_path, column, value, shown):
+    from ecoembed.io.fluxnet import read_daily_gpp, study_period, write_study_period
+
+    df = _tower_frame()
+    df.loc["2020-03-04", column] = value
+    df.loc["2020-05-06", column] = value  # the error names the first of the two
+    path = tmp_path / TOWER_FILE
+    write_fluxnet_dd(df, path)
+    problem = rf"implausible daily {column} on 2020-03-04: {re.escape(shown)} \(outside .* on 2 day"
+    partitioning = "DT" if column == "GPP_DT_VUT_REF" else "NT"
+    with pytest.raises(InputDataError, match=problem) as info:
+        read_daily_gpp(path, partitioning=partitioning)
+    assert info.value.path == path
+    with pytest.raises(InputDataError, match=problem):
+        study_period(path, 2020, 2020, partitioning=partitioning)
+    out = tmp_path / "out.csv"
+    with pytest.raises(InputDataError, match=problem):
+        write_study_period(path, out, 2020, 2020, partitioning=partitioning)
+    assert not out.exists()
+    # outside the study years the value is cut away with the rest of that year
+    df.loc["2020"] = _tower_frame("2020-01-01", "2020-12-31").to_numpy()
+    df.loc["2019-07-01", column] = value
+    other = tmp_path / "FLX_XX-Oth_FLUXNET2015_FULLSET_DD_2019-2021_1-4.csv"
+    write_fluxnet_dd(df, other)
+    assert len(study_period(other, 2020, 2021, partitioning=partitioning)) == 366 + 365
+
+
+def test_bounds_of_the_plausible_ranges_are_accepted(tmp_path):
+    from ecoembed.io.fluxnet import PLAUSIBLE_DAILY, read_daily_gpp
+
+    df = _tower_frame()
+    for k, (column, (low, high, _unit)) in enumerate(PLAUSIBLE_DAILY.items()):
+        df.iloc[2 * k, df.columns.get_loc(column)] = low
+        df.iloc[2 * k + 1, df.columns.get_loc(column)] = high
+    path = tmp_path / TOWER_FILE
+    write_fluxnet_dd(df, path)
+    daily = read_daily_gpp(path, min_qc=0.0)
+    assert daily["GPP"].iloc[0] == -10.0 and daily["GPP"].iloc[1] == 50.0
+
+
+def test_implausible_halfhourly_value_is_refused_on_its_day(tmp_path):
+    from ecoembed.io.fluxnet import read_daily_gpp
+
+    start = pd.date_range("2020-06-01", periods=48 * 3, freq="30min")
+    gpp = np.full(start.size, 5.0)
+    gpp[48 + 20] = 1e30
+    df = pd.DataFrame(
+        {
+            "TIMESTAMP_START": start.strftime("%Y%m%d%H%M"),
+            "TIMESTAMP_END": (start + pd.Timedelta("30min")).strftime("%Y%m%d%H%M"),
+            "GPP_NT_VUT_REF": gpp,
+            "NEE_VUT_REF_QC": 0,
+            "SW_IN_F": 100.0,
+            "TA_F": 15.0,
+            "VPD_F": 8.0,
+        }
+    )
+    path = tmp_path / "FLX_XX-Hh1_FLUXNET2015_FULLSET_HH_2020-2020_1-4.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(InputDataError, match="implausible daily GPP_NT_VUT_REF on 2020-06-02"):
+        read_daily_gpp(path)
+
+
+@needs_realdata
+def test_real_us_ar1_file_is_within_the_plausible_ranges():
+    """The bounds refuse nothing of a real tower: its extremes lie well inside them."""
+    from ecoembed.io.fluxnet import PLAUSIBLE_DAILY, study_period
+
+    period = study_period(US_AR1_DD, 2009, 2012, partitioning="mean", min_qc=0.0)
+    assert len(period) == 1461
+    for column, (low, high, _unit) in PLAUSIBLE_DAILY.items():
+        assert low <= period[column].min() <= period[column].max() <= high, column
+    assert period["GPP_NT_VUT_REF"].min() == -2.42949  # 2009-08-18, hand-read
+
+
+@pytest.mark.parametrize(
+    ("partitioning", "blank", "cause"),
+    [
+        ("NT", ["GPP_NT_VUT_REF"], "GPP_NT_VUT_REF is missing on all 366 days"),
+        ("DT", ["GPP_DT_VUT_REF"], "GPP_DT_VUT_REF is missing on all 366 days"),
+        ("mean", ["GPP_DT_VUT_REF"], "GPP_NT_VUT_REF and GPP_DT_VUT_REF are never both present"),
+        ("NT", ["NEE_VUT_REF_QC"], "NEE_VUT_REF_QC is missing on all 366 days with GPP_NT"),
+    ],
+)
+def test_tower_without_gpp_in_the_study_period_is_an_error(tmp_path, partitioning, blank, cause):
+    """All missing in the study years (2020), present in the others: refused when the file
+    is cut to the study years, and when the evaluation reads it."""
+    from ecoembed.io.fluxnet import read_daily_gpp, write_study_period
+
+    df = _tower_frame()
+    df.loc["2020", blank] = np.nan
+    source = tmp_path / TOWER_FILE
+    write_fluxnet_dd(df, source)
+    assert len(read_daily_gpp(source, partitioning=partitioning)) == 1096  # other years
+    out = tmp_path / "FLX_XX-Twr_FLUXNET2015_FULLSET_DD_2020-2020_1-4.csv"
+    problem = rf"tower XX-Twr: no day with GPP from 2020-01-01 to 2020-12-31: {cause}"
+    with pytest.raises(InputDataError, match=problem) as info:
+        write_study_period(source, out, 2020, 2020, partitioning=partitioning, site="XX-Twr")
+    assert info.value.path == source and "drop out of the GPP evaluation" in str(info.value)
+    assert not out.exists()
+    # the file of the study year alone, as rule gpp_inputs reads it
+    write_fluxnet_dd(df.loc["2020"], out)
+    with pytest.raises(InputDataError, match=problem) as info:
+        read_daily_gpp(out, partitioning=partitioning, site="XX-Twr")
+    assert info.value.path == out
+    # with the partitioning that has its columns, the same file is fine
+    if blank != ["NEE_VUT_REF_QC"]:
+        other = "DT" if blank == ["GPP_NT_VUT_REF"] else "NT"
+        assert read_daily_gpp(out, partitioning=other)["GPP"].notna().sum() == 366
+
+
+def test_qc_variant_names_the_days_that_had_gpp(tmp_path):
+    from ecoembed.io.fluxnet import read_daily_gpp
+
+    df = _tower_frame("2020-01-01", "2020-01-10")
+    df["NEE_VUT_REF_QC"] = 0.3
+    df.iloc[:4, 0] = np.nan  # GPP on 6 of the 10 days
+    path = tmp_path / TOWER_FILE
+    write_fluxnet_dd(df, path)
+    with pytest.raises(
+        InputDataError, match=r"QC is below min_qc = 0.5 \(gpp.min_qc\) on all 6 days"
+    ):
+        read_daily_gpp(path)
+    assert read_daily_gpp(path, min_qc=0.3)["GPP"].notna().sum() == 6
+    df.iloc[5, 2] = np.nan  # one of them without QC
+    path = tmp_path / "FLX_XX-Qc2_FLUXNET2015_FULLSET_DD_2020-2020_1-4.csv"
+    write_fluxnet_dd(df, path)
+    with pytest.raises(InputDataError, match=r"\(gpp.min_qc\) or missing on all 6 days"):
+        read_daily_gpp(path)
+
+
+# --- the rules that collect the flux files ---------------------------------------------
+
+
+def _workflow_script(name: str):
+    import importlib.util
+    import sys
+
+    scripts = Path(__file__).resolve().parents[1] / "workflow_scripts"
+    if str(scripts) not in sys.path:
+        sys.path.insert(0, str(scripts))
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _site_table(path: Path, ids: list[str]) -> Path:
+    rows = [{"SITE_ID": i, "LOCATION_LAT": 50.0, "LOCATION_LONG": 10.0, "IGBP": "GRA"} for i in ids]
+    write_site_table(pd.DataFrame(rows), path)
+    return path
+
+
+def test_collect_flux_refuses_a_tower_without_gpp_and_copies_nothing(tmp_path):
+    collect_flux = _workflow_script("collect_flux")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    ids = ["XX-G01", "XX-G02"]
+    sources = [parts / fluxnet_dd_filename(i, 2020, 2020) for i in ids]
+    good = _tower_frame("2020-01-01", "2020-12-31")
+    write_fluxnet_dd(good, sources[0])
+    write_fluxnet_dd(good.assign(GPP_NT_VUT_REF=np.nan), sources[1])
+    tables = [_site_table(parts / "sites_tile00.csv", ids)]
+    out = tmp_path / "flux"
+    outputs = [out / p.name for p in sources]
+    with pytest.raises(InputDataError, match="tower XX-G02: no day with GPP") as info:
+        collect_flux.main(sources, outputs, tables, out / "sites.csv", "NT", 0.5)
+    assert info.value.path == sources[1]
+    assert not out.exists()  # not even the good tower's copy
+    # DT is there: the same files collect, byte for byte
+    collect_flux.main(sources, outputs, tables, out / "sites.csv", "DT", 0.5)
+    assert [p.read_bytes() for p in outputs] == [p.read_bytes() for p in sources]
+
+
+def test_collect_real_flux_refuses_a_tower_without_gpp_and_writes_nothing(tmp_path):
+    collect_real_flux = _workflow_script("collect_real_flux")
+    flux_dir = tmp_path / "fluxdata"
+    flux_dir.mkdir()
+    df = _tower_frame()
+    write_fluxnet_dd(df, flux_dir / "FLX_DE-Aaa_FLUXNET2015_FULLSET_DD_2019-2021_beta-3.csv")
+    df.loc["2021", "GPP_NT_VUT_REF"] = np.nan  # missing in the study year only
+    bad = flux_dir / "ICOSETC_DE-Bbb_FLUXNET_DD_L2.csv"
+    write_fluxnet_dd(df, bad)
+    sites = [{"id": i, "lat": 50.0, "lon": 10.0, "igbp": "GRA"} for i in ("DE-Aaa", "DE-Bbb")]
+    out = tmp_path / "flux"
+    outputs = [out / fluxnet_dd_filename(s["id"], 2021, 2021) for s in sites]
+    args = (flux_dir, sites, 2021, 2021, outputs, out / "sites.csv")
+    with pytest.raises(InputDataError, match="tower DE-Bbb: no day with GPP from 2021-01-01") as e:
+        collect_real_flux.main(*args, "NT", 0.5)
+    assert e.value.path == bad
+    assert not out.exists()
+    collect_real_flux.main(*args, "DT", 0.5)
+    assert [len(read_fluxnet(p)) for p in outputs] == [365, 365]
+    assert read_site_table(out / "sites.csv")["SITE_ID"].tolist() == ["DE-Aaa", "DE-Bbb"]

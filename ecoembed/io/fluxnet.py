@@ -241,6 +241,90 @@ UMOL_CO2_PER_S_TO_GC_PER_DAY = 12.011e-6 * 86400.0
 # ONEFlux is the fraction of measured and good-quality gap-filled records
 GOOD_SUBDAILY_QC = 1
 
+# Physically possible daily values (DD files, or HH/HR records reduced to days) of the
+# columns the workflow reads: column -> (lowest, highest, unit). A value outside is not
+# data but a fault (a missing-value code other than -9999, a unit mix-up, a broken file),
+# and is refused rather than fed to the models. The bounds are deliberately wide, so that
+# no real tower's file is refused; the real US-AR1 DD file (2009-2012) spans GPP_NT
+# -2.43..11.58, GPP_DT 0..12.40, SW_IN_F 6.0..371.7, TA_F -14.7..35.5, VPD_F 0.005..45.0.
+PLAUSIBLE_DAILY: dict[str, tuple[float, float, str]] = {
+    # GPP: the most productive ecosystems (irrigated maize) stay below about 30-40
+    # gC m-2 d-1; 50 is also the light-use ceiling (about 70 mol m-2 d-1 of PAR on the
+    # clearest days x 0.06 mol C per mol photons, the maximal quantum yield, x 12 g/mol).
+    # The partitioned products are model estimates (GPP_NT = RECO - NEE) and go slightly
+    # negative on days of little uptake; -10 leaves room for that noise.
+    "GPP_NT_VUT_REF": (-10.0, 50.0, "gC m-2 d-1"),
+    "GPP_DT_VUT_REF": (-10.0, 50.0, "gC m-2 d-1"),
+    # the daily QC of ONEFlux is a fraction of records
+    QC_COLUMN: (0.0, 1.0, "fraction of good records"),
+    # daily mean shortwave radiation cannot exceed the top of the atmosphere's, at most
+    # 1361 W m-2 x 1.034 (perihelion) x sin(23.44 deg) = 560 W m-2 (polar summer
+    # solstice); pyranometers read down to about -10 W m-2 at night (thermal offset)
+    "SW_IN_F": (-10.0, 600.0, "W m-2"),
+    # beyond the records of surface air temperature (-89.2 and 56.7 deg C)
+    "TA_F": (-90.0, 60.0, "deg C"),
+    # VPD is at most the saturation vapour pressure, 199 hPa at 60 deg C; humidity sensors
+    # read a few per cent above saturation in fog, a small negative VPD
+    "VPD_F": (-5.0, 200.0, "hPa"),
+}
+
+
+def check_plausible(daily: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Refuse daily values outside :data:`PLAUSIBLE_DAILY`, naming the column, the first
+    offending date and its value (missing values, NaN, are not checked)."""
+    for col in (c for c in daily.columns if c in PLAUSIBLE_DAILY):
+        low, high, unit = PLAUSIBLE_DAILY[col]
+        values = daily[col].to_numpy(np.float64)
+        bad = (values < low) | (values > high)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise InputDataError(
+                path,
+                f"implausible daily {col} on {daily.index[first]:%Y-%m-%d}: "
+                f"{values[first]:g} (outside {low:g} to {high:g} {unit}, on {int(bad.sum())} "
+                f"day(s); missing values must be -9999)",
+            )
+
+
+def observed_gpp(
+    daily: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    partitioning: str,
+    min_qc: float,
+    site: str | None = None,
+) -> pd.Series:
+    """Daily GPP of the partitioning, missing where the QC fraction is below ``min_qc``.
+
+    A tower with no day of GPP left would silently drop out of the GPP evaluation, so
+    that is an error naming the tower (``site``), the file and the cause.
+    """
+    gpp_cols = GPP_PARTITIONING[partitioning]
+    gpp = daily[list(gpp_cols)].mean(axis=1, skipna=False)
+    kept = gpp.where(daily[QC_COLUMN] >= min_qc)
+    if kept.notna().any():
+        return kept
+    tower = f"tower {site}: " if site is not None else ""
+    span = f"{daily.index[0]:%Y-%m-%d} to {daily.index[-1]:%Y-%m-%d}" if len(daily) else "the file"
+    cols = " and ".join(gpp_cols)
+    if gpp.notna().any():
+        qc = daily.loc[gpp.notna(), QC_COLUMN]
+        if qc.isna().all():
+            why = "missing"
+        else:
+            why = f"below min_qc = {min_qc:g} (gpp.min_qc)"
+            why += " or missing" if qc.isna().any() else ""
+        cause = f"{QC_COLUMN} is {why} on all {len(qc)} days with {cols}"
+    elif len(gpp_cols) > 1:
+        cause = f"{cols} are never both present (partitioning {partitioning!r} averages them)"
+    else:
+        cause = f"{cols} is missing on all {len(daily)} days"
+    raise InputDataError(
+        path,
+        f"{tower}no day with GPP from {span}: {cause}; the tower would drop out of the GPP "
+        "evaluation",
+    )
+
 
 def _is_subdaily(index: pd.DatetimeIndex) -> bool:
     return len(index) > 1 and pd.Series(index).diff().dropna().min() < pd.Timedelta(days=1)
@@ -287,6 +371,7 @@ def read_daily_gpp(
     partitioning: str = "NT",
     min_qc: float = 0.5,
     met: Sequence[str] = MET_COLUMNS,
+    site: str | None = None,
 ) -> pd.DataFrame:
     """Daily GPP (gC m-2 d-1), its QC fraction and the tower's meteorology from a FLUXNET
     DD or HH/HR file (FLUXNET2015, ONEFlux, ICOS and AmeriFlux FLUXNET products).
@@ -294,6 +379,8 @@ def read_daily_gpp(
     partitioning: ``NT`` (GPP_NT_VUT_REF), ``DT`` (GPP_DT_VUT_REF) or ``mean`` of both.
     GPP is set missing on days whose NEE_VUT_REF_QC (fraction of measured or good
     gap-filled data) is below ``min_qc``. Columns: GPP, NEE_VUT_REF_QC, then ``met``.
+    Refuses implausible values (:func:`check_plausible`) and a file without a day of GPP
+    (:func:`observed_gpp`; ``site`` names the tower in that error).
     """
     if partitioning not in GPP_PARTITIONING:
         raise ValueError(f"partitioning must be one of {sorted(GPP_PARTITIONING)}")
@@ -303,9 +390,9 @@ def read_daily_gpp(
         df = daily_from_subdaily(df, path)
     else:
         _check_daily_steps(df.index, path)
-    gpp = df[list(gpp_cols)].mean(axis=1, skipna=False)
-    keep = df[QC_COLUMN] >= min_qc
-    out = pd.DataFrame({"GPP": gpp.where(keep), QC_COLUMN: df[QC_COLUMN]}, index=df.index)
+    check_plausible(df, path)
+    gpp = observed_gpp(df, path, partitioning=partitioning, min_qc=min_qc, site=site)
+    out = pd.DataFrame({"GPP": gpp, QC_COLUMN: df[QC_COLUMN]}, index=df.index)
     for col in met:
         out[col] = df[col]
     out.attrs = {"source": str(path), "partitioning": partitioning, "min_qc": min_qc}
@@ -352,12 +439,26 @@ def find_site_file(flux_dir: str | os.PathLike[str], site_id: str) -> Path:
     return chosen[0]
 
 
-def write_study_period(
-    source: str | os.PathLike[str], out: str | os.PathLike[str], first_year: int, last_year: int
-) -> int:
-    """The source's days of ``first_year``..``last_year`` as a FLUXNET DD file (every column;
-    HH/HR records reduced to days as :func:`daily_from_subdaily` does). Returns the days."""
+def study_period(
+    source: str | os.PathLike[str],
+    first_year: int,
+    last_year: int,
+    *,
+    partitioning: str = "NT",
+    min_qc: float = 0.5,
+    site: str | None = None,
+) -> pd.DataFrame:
+    """The source's days of ``first_year``..``last_year`` (every column; HH/HR records
+    reduced to days as :func:`daily_from_subdaily` does), checked as the GPP evaluation
+    will read them: plausible values, and at least one day of GPP of ``partitioning``
+    with a QC fraction of ``min_qc`` (else the tower ``site`` would drop out)."""
+    if partitioning not in GPP_PARTITIONING:
+        raise ValueError(f"partitioning must be one of {sorted(GPP_PARTITIONING)}")
     df = read_fluxnet(source)
+    needed = [*GPP_PARTITIONING[partitioning], QC_COLUMN]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise InputDataError(source, f"missing variables: {', '.join(missing)}")
     if _is_subdaily(df.index):
         df = daily_from_subdaily(df, source)
     else:
@@ -369,5 +470,25 @@ def write_study_period(
             f"no day in the study years {first_year}-{last_year} "
             f"(the file covers {df.index[0]:%Y-%m-%d} to {df.index[-1]:%Y-%m-%d})",
         )
+    check_plausible(period, source)
+    observed_gpp(period, source, partitioning=partitioning, min_qc=min_qc, site=site)
+    return period
+
+
+def write_study_period(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    first_year: int,
+    last_year: int,
+    *,
+    partitioning: str = "NT",
+    min_qc: float = 0.5,
+    site: str | None = None,
+) -> int:
+    """:func:`study_period` written as a FLUXNET DD file; nothing is written when a check
+    fails. Returns the days."""
+    period = study_period(
+        source, first_year, last_year, partitioning=partitioning, min_qc=min_qc, site=site
+    )
     write_fluxnet_dd(period, out)
     return len(period)
