@@ -12,12 +12,18 @@ from pathlib import Path
 import _common
 
 
-def main(sources, outputs, tables, sites) -> None:
+def main(sources, outputs, tables, sites, partitioning: str, min_qc: float) -> None:
     import pandas as pd
 
     from ecoembed.io.atomic import atomic_path
-    from ecoembed.io.fluxnet import read_site_table, write_site_table
+    from ecoembed.io.fluxnet import read_daily_gpp, read_site_table, write_site_table
+    from ecoembed.io.names import parse_fluxnet_filename
 
+    # Every file checked before any is copied, as the GPP evaluation will read it (a tower
+    # without a day of GPP would drop out of it), so a bad one leaves nothing behind.
+    for source in sources:
+        site = str(parse_fluxnet_filename(source)["site"])
+        read_daily_gpp(source, partitioning=partitioning, min_qc=min_qc, met=(), site=site)
     for source, output in zip(sources, outputs, strict=True):
         with atomic_path(output) as tmp:
             shutil.copyfile(source, tmp)
@@ -32,11 +38,15 @@ if "snakemake" in globals():
         snakemake.output.files,
         snakemake.params.tables,
         snakemake.output.sites,
+        snakemake.config["gpp"]["partitioning"],
+        float(snakemake.config["gpp"]["min_qc"]),
     )
 elif __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="flux directory to write")
     parser.add_argument("parts", type=Path, nargs="+", help="per-tile flux directories")
+    parser.add_argument("--partitioning", default="NT", help="gpp.partitioning (NT, DT, mean)")
+    parser.add_argument("--min-qc", type=float, default=0.5, help="gpp.min_qc")
     args = parser.parse_args()
     _common.start_logging()
     sources = sorted(p for part in args.parts for p in part.glob("FLX_*.csv"))
@@ -45,4 +55,6 @@ elif __name__ == "__main__":
         [args.out / p.name for p in sources],
         sorted(p for part in args.parts for p in part.glob("sites_*.csv")),
         args.out / "sites.csv",
+        args.partitioning,
+        args.min_qc,
     )

@@ -11,18 +11,40 @@ from pathlib import Path
 import _common
 
 
-def main(flux_dir, sites: list[dict], first_year: int, last_year: int, outputs, table) -> None:
+def main(
+    flux_dir,
+    sites: list[dict],
+    first_year: int,
+    last_year: int,
+    outputs,
+    table,
+    partitioning: str,
+    min_qc: float,
+) -> None:
     import logging
 
     import pandas as pd
 
-    from ecoembed.io.fluxnet import find_site_file, write_site_table, write_study_period
+    from ecoembed.io.fluxnet import find_site_file, study_period, write_fluxnet_dd, write_site_table
 
     log = logging.getLogger("ecoembed.workflow")
-    for site, out in zip(sites, outputs, strict=True):
+    # Every site's file read and checked (plausible values, a day of GPP as the GPP
+    # evaluation will filter it) before any is written, so a bad one leaves nothing behind.
+    periods = []
+    for site in sites:
         source = find_site_file(flux_dir, site["id"])
-        days = write_study_period(source, out, first_year, last_year)
-        log.info("site %s: %d days from %s", site["id"], days, source)
+        period = study_period(
+            source,
+            first_year,
+            last_year,
+            partitioning=partitioning,
+            min_qc=min_qc,
+            site=site["id"],
+        )
+        periods.append(period)
+        log.info("site %s: %d days from %s", site["id"], len(period), source)
+    for period, out in zip(periods, outputs, strict=True):
+        write_fluxnet_dd(period, out)
     rows = [
         {
             "SITE_ID": s["id"],
@@ -44,6 +66,8 @@ if "snakemake" in globals():
         int(snakemake.params.last_year),
         list(snakemake.output.files),
         snakemake.output.sites,
+        snakemake.config["gpp"]["partitioning"],
+        float(snakemake.config["gpp"]["min_qc"]),
     )
 elif __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,7 +78,8 @@ elif __name__ == "__main__":
     from ecoembed.config import load_config
     from ecoembed.io.names import fluxnet_dd_filename
 
-    study = load_config(args.config)["stac"]
+    cfg = load_config(args.config)
+    study = cfg["stac"]
     y1, y2 = int(study["start"][:4]), int(study["end"][:4])
     main(
         study["flux_dir"],
@@ -63,4 +88,6 @@ elif __name__ == "__main__":
         y2,
         [args.out / fluxnet_dd_filename(s["id"], y1, y2) for s in study["sites"]],
         args.out / "sites.csv",
+        cfg["gpp"]["partitioning"],
+        float(cfg["gpp"]["min_qc"]),
     )

@@ -55,10 +55,15 @@ INPUT_SETS = (*EMBEDDING_SETS, "s2_bands", "nirv_lue", "oracle")
 def read_flux(
     flux_paths: Mapping[str, str | Path], *, partitioning: str, min_qc: float
 ) -> dict[str, pd.DataFrame]:
-    """Each tower's daily GPP (QC-filtered) and meteorology, indexed by calendar day."""
+    """Each tower's daily GPP (QC-filtered) and meteorology, indexed by calendar day.
+
+    A tower without a day of GPP is an error here (read_daily_gpp), not a tower that
+    drops out of the evaluation unnoticed; the rules that collect the flux files check
+    the same earlier, for the config's partitioning and min_qc.
+    """
     out = {}
     for site, path in flux_paths.items():
-        df = read_daily_gpp(path, partitioning=partitioning, min_qc=min_qc)
+        df = read_daily_gpp(path, partitioning=partitioning, min_qc=min_qc, site=site)
         df.index = pd.DatetimeIndex(df.index).normalize()
         out[site] = df
     return out
