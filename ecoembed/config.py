@@ -4,7 +4,8 @@ rules/common.smk validates the workflow's config with :func:`validate_config`, t
 behind :func:`load_config`, so a config that loads here is a config the workflow accepts,
 and the other way round.
 
-Light on purpose (PyYAML, jsonschema through snakemake.utils): the Snakefile imports it.
+Light on purpose (PyYAML, jsonschema through snakemake.utils, and the pure-Python site
+plan): the Snakefile imports it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ecoembed.synth import plan
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config.schema.yaml"
 
@@ -56,14 +59,23 @@ def normalize_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_config(cfg: dict[str, Any]) -> None:
-    """Checks beyond the schema's reach, on a schema-valid config with defaults filled in.
+    """Checks beyond the schema's reach, on a schema-valid config with defaults filled in:
+    everything the workflow would otherwise refuse later (at DAG time or in a job).
 
-    Raises :class:`ConfigError` naming the key.
+    Raises :class:`ConfigError` naming the key. One function per data source and per
+    section, so a new check goes where its keys are.
     """
     _check_period(cfg["synth"], "synth")
     if cfg["data_source"] == "stac":
         _check_stac(cfg)
     _check_figures(cfg)
+
+
+def tiles_of(cfg: dict[str, Any]) -> list[str]:
+    """The tile ids of a (checked) config: the synthetic world's, or one per real site."""
+    if cfg["data_source"] == "stac":
+        return [s["id"] for s in cfg["stac"]["sites"]]
+    return plan.tile_ids(cfg["synth"])
 
 
 def _check_period(section: dict[str, Any], name: str) -> None:
@@ -102,8 +114,16 @@ def _check_stac(cfg: dict[str, Any]) -> None:
 
 
 def _check_figures(cfg: dict[str, Any]) -> None:
-    """The figures show a model and split that the GPP evaluation runs, on a real date."""
+    """The figures show a tile of the run, a model and split that the GPP evaluation
+    runs, on a real date."""
     figures, gpp = cfg["figures"], cfg["gpp"]
+    tiles = tiles_of(cfg)
+    if figures["tile"] is not None and figures["tile"] not in tiles:
+        which = "stac.sites" if cfg["data_source"] == "stac" else "synth.n_tiles"
+        raise ConfigError(
+            f"figures.tile: {figures['tile']!r} is not one of the tiles {tiles} "
+            f"(from {which}; null = the first)"
+        )
     if figures["model"] is not None and figures["model"] not in gpp["models"]:
         raise ConfigError(
             f"figures.model: {figures['model']!r} is not among gpp.models {gpp['models']}"

@@ -172,7 +172,11 @@ def snakemake_dry_run(workdir: Path, configfile: Path) -> subprocess.CompletedPr
 
 @pytest.mark.parametrize(
     ("text", "key"),
-    [("synth:\n  n_tile: 3\n", "n_tile"), ("synth:\n  tile_size: big\n", "tile_size")],
+    [
+        ("synth:\n  n_tile: 3\n", "n_tile"),
+        ("synth:\n  tile_size: big\n", "tile_size"),
+        ("figures:\n  tile: tile07\n", "figures.tile"),  # was a ValueError of common.smk
+    ],
 )
 def test_snakemake_rejects_bad_config_before_any_job(tmp_path, text, key):
     bad = write_yaml(tmp_path / "bad.yaml", text)
@@ -219,3 +223,29 @@ def test_bad_real_study_fails_naming_the_key(tmp_path, old, new, key):
     assert old in STAC_STUDY
     with pytest.raises(ConfigError, match=re.escape(key)):
         load_config(write_yaml(tmp_path / "bad.yaml", STAC_STUDY.replace(old, new)))
+
+
+# --- what the workflow refused only later: the figure tile ------------------------------------
+
+
+def test_figure_tile_must_be_a_tile_of_the_world(tmp_path):
+    cfg = load_config(write_yaml(tmp_path / "c.yaml", "figures:\n  tile: tile02\n"))
+    assert cfg["figures"]["tile"] == "tile02"
+    bad = write_yaml(tmp_path / "bad.yaml", "figures:\n  tile: tile03\n")  # 3 tiles: 00-02
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert str(err.value) == (
+        "figures.tile: 'tile03' is not one of the tiles ['tile00', 'tile01', 'tile02'] "
+        "(from synth.n_tiles; null = the first)"
+    )
+    text = "synth:\n  n_tiles: 4\nfigures:\n  tile: tile03\n"
+    assert load_config(write_yaml(tmp_path / "four.yaml", text))["figures"]["tile"] == "tile03"
+
+
+def test_figure_tile_of_a_real_study_is_a_site(tmp_path):
+    ok = STAC_STUDY + "figures:\n  tile: DE-Hai\n"
+    assert load_config(write_yaml(tmp_path / "c.yaml", ok))["figures"]["tile"] == "DE-Hai"
+    for tile in ("tile00", "DE-Gri"):
+        bad = write_yaml(tmp_path / "bad.yaml", STAC_STUDY + f"figures:\n  tile: {tile}\n")
+        with pytest.raises(ConfigError, match=r"figures.tile: .* \['DE-Tha', 'DE-Hai'\]"):
+            load_config(bad)
