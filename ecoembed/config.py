@@ -5,7 +5,7 @@ behind :func:`load_config`, so a config that loads here is a config the workflow
 and the other way round.
 
 Light on purpose (PyYAML, jsonschema through snakemake.utils, and the pure-Python site
-plan): the Snakefile imports it.
+plan and file names): the Snakefile imports it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ecoembed.io.names import fluxnet_dd_filename
 from ecoembed.synth import plan
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config.schema.yaml"
@@ -68,6 +69,8 @@ def check_config(cfg: dict[str, Any]) -> None:
     _check_period(cfg["synth"], "synth")
     if cfg["data_source"] == "stac":
         _check_stac(cfg)
+    else:
+        _check_synth(cfg)
     _check_figures(cfg)
 
 
@@ -76,6 +79,24 @@ def tiles_of(cfg: dict[str, Any]) -> list[str]:
     if cfg["data_source"] == "stac":
         return [s["id"] for s in cfg["stac"]["sites"]]
     return plan.tile_ids(cfg["synth"])
+
+
+def _check_synth(cfg: dict[str, Any]) -> None:
+    """The synthetic towers' ids keep the FLUXNET form their file names need."""
+    synth = cfg["synth"]
+    n = int(synth["n_sites"])
+    # ids grow with the tower's number (XX-D01 ... XX-G99, XX-E100): the first that breaks
+    # the form is among the first 100
+    for k, site in enumerate(plan.site_plan({**synth, "n_sites": min(n, 100)})):
+        try:
+            fluxnet_dd_filename(site.site_id, 2000, 2000)
+        except ValueError:
+            raise ConfigError(
+                f"synth.n_sites: {n} towers is too many; tower {k + 1} would be "
+                f"{site.site_id!r}, but site ids must keep the FLUXNET form CC-XXX (two "
+                "letters, a hyphen, three letters or digits) that the FLUXNET file names "
+                f"need, so at most {k} towers (ecoembed.synth.plan, ecoembed.io.names)"
+            ) from None
 
 
 def _check_period(section: dict[str, Any], name: str) -> None:

@@ -225,7 +225,7 @@ def test_bad_real_study_fails_naming_the_key(tmp_path, old, new, key):
         load_config(write_yaml(tmp_path / "bad.yaml", STAC_STUDY.replace(old, new)))
 
 
-# --- what the workflow refused only later: the figure tile ------------------------------------
+# --- what the workflow refused only later: figure tile, tower count -------------------------
 
 
 def test_figure_tile_must_be_a_tile_of_the_world(tmp_path):
@@ -249,3 +249,22 @@ def test_figure_tile_of_a_real_study_is_a_site(tmp_path):
         bad = write_yaml(tmp_path / "bad.yaml", STAC_STUDY + f"figures:\n  tile: {tile}\n")
         with pytest.raises(ConfigError, match=r"figures.tile: .* \['DE-Tha', 'DE-Hai'\]"):
             load_config(bad)
+
+
+def test_at_most_99_synthetic_towers(tmp_path):
+    from ecoembed.io.names import fluxnet_dd_filename
+    from ecoembed.synth.plan import site_plan
+
+    cfg = load_config(write_yaml(tmp_path / "c.yaml", "synth:\n  n_sites: 99\n"))
+    ids = [s.site_id for s in site_plan(cfg["synth"])]
+    assert ids[-1] == "XX-G99"  # tower 99, a grassland
+    for site in ids:  # what the DAG builds from them
+        fluxnet_dd_filename(site, 2022, 2023)
+    for n in (100, 250):
+        with pytest.raises(ConfigError) as err:
+            load_config(write_yaml(tmp_path / "bad.yaml", f"synth:\n  n_sites: {n}\n"))
+        msg = str(err.value)
+        assert msg.startswith(f"synth.n_sites: {n} towers is too many; tower 100 would be ")
+        assert "'XX-E100'" in msg and "CC-XXX" in msg and "at most 99 towers" in msg
+    with pytest.raises(ValueError, match="CC-XXX"):  # the DAG-time failure it prevents
+        fluxnet_dd_filename(site_plan({"n_tiles": 3, "n_sites": 100})[-1].site_id, 2022, 2023)
