@@ -71,6 +71,7 @@ def check_config(cfg: dict[str, Any]) -> None:
         _check_stac(cfg)
     else:
         _check_synth(cfg)
+    _check_context_fits_period(cfg)
     _check_figures(cfg)
 
 
@@ -97,6 +98,43 @@ def _check_synth(cfg: dict[str, Any]) -> None:
                 "letters, a hyphen, three letters or digits) that the FLUXNET file names "
                 f"need, so at most {k} towers (ecoembed.synth.plan, ecoembed.io.names)"
             ) from None
+
+
+# Nominal revisit of the real sensors (days): Sentinel-2 with both satellites, Sentinel-1
+# with two satellites (6 days; 12 with one, as from the end of Sentinel-1B in December
+# 2021). The shorter S1 value is taken, so that a period is refused only when it cannot
+# hold the context at the best nominal revisit; fewer acquisitions (clouds over the
+# max_cloud_cover, one satellite) still fail later, in the search or in pretraining.
+STAC_REVISIT_DAYS = {"s2": 5, "s1": 6}
+
+
+def _check_context_fits_period(cfg: dict[str, Any]) -> None:
+    """Pretraining cuts windows of ``context.frames`` consecutive acquisitions of each
+    sensor, centred on a valid one (ecoembed.train.sampling.sample_centres): a series of
+    fewer acquisitions has no centre at all, and pretraining would fail naming no key."""
+    frames = int(cfg["context"]["frames"])
+    if cfg["data_source"] == "stac":
+        section, name = cfg["stac"], "stac"
+        need = max((frames - 1) * days + 1 for days in STAC_REVISIT_DAYS.values())
+        how = (
+            f"{frames} acquisitions of each sensor at the nominal revisit "
+            f"(S2 every {STAC_REVISIT_DAYS['s2']} days, S1 every {STAC_REVISIT_DAYS['s1']} days)"
+        )
+    else:
+        section, name = cfg["synth"], "synth"
+        need = plan.min_days_for_frames(cfg["synth"], frames)
+        how = (
+            f"{frames} acquisitions of each sensor on every tile (S2 every "
+            f"{section['s2_revisit_days']} days, S1 every {section['s1_revisit_days']} days "
+            "on two orbits)"
+        )
+    days = (dt.date.fromisoformat(section["end"]) - dt.date.fromisoformat(section["start"])).days
+    if days + 1 < need:
+        raise ConfigError(
+            f"{name}.start/{name}.end: {section['start']} to {section['end']} is {days + 1} "
+            f"days, too short for context.frames = {frames}: pretraining needs {how}, at "
+            f"least {need} days; lengthen the period or lower context.frames"
+        )
 
 
 def _check_period(section: dict[str, Any], name: str) -> None:

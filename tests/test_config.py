@@ -225,7 +225,7 @@ def test_bad_real_study_fails_naming_the_key(tmp_path, old, new, key):
         load_config(write_yaml(tmp_path / "bad.yaml", STAC_STUDY.replace(old, new)))
 
 
-# --- what the workflow refused only later: figure tile, tower count -------------------------
+# --- what the workflow refused only later: figure tile, tower count, period length ----------
 
 
 def test_figure_tile_must_be_a_tile_of_the_world(tmp_path):
@@ -268,3 +268,107 @@ def test_at_most_99_synthetic_towers(tmp_path):
         assert "'XX-E100'" in msg and "CC-XXX" in msg and "at most 99 towers" in msg
     with pytest.raises(ValueError, match="CC-XXX"):  # the DAG-time failure it prevents
         fluxnet_dd_filename(site_plan({"n_tiles": 3, "n_sites": 100})[-1].site_id, 2022, 2023)
+
+
+def test_cli_refuses_what_the_workflow_would_refuse(tmp_path, capsys):
+    for text, key in [
+        ("figures:\n  tile: tile09\n", "figures.tile"),
+        ("synth:\n  n_sites: 120\n", "synth.n_sites"),
+        ('synth:\n  start: "2022-01-01"\n  end: "2022-02-01"\n', "synth.start/synth.end"),
+    ]:
+        bad = write_yaml(tmp_path / "bad.yaml", text)
+        assert cli(["validate-config", str(bad)]) == 1
+        assert key in capsys.readouterr().err
+
+
+def _samplable(synth: dict, frames: int, days: int) -> bool:
+    """Whether pretraining's sampler finds a centre on every tile of a synthetic world of
+    ``days`` days, for both sensors: the acquisition schedule and S1 swaths of
+    ecoembed.synth.grid, every S2 view clear (on 64-pixel tiles: the swaths' cover of the
+    tiles does not depend on their size)."""
+    import numpy as np
+    import pandas as pd
+
+    from ecoembed.synth import grid
+    from ecoembed.train.sampling import sample_centres
+
+    end = pd.Timestamp("2022-01-01") + pd.Timedelta(days=days - 1)
+    period = grid.simulation_days("2022-01-01", f"{end:%Y-%m-%d}")
+    s1_revisit = synth["s1_revisit_days"]
+    orbits = grid.s1_orbits(s1_revisit, synth["n_tiles"], 64)
+    s1 = sorted((d, o) for o in orbits for d in grid.s1_acquisitions(period, s1_revisit, o))
+    for i in range(synth["n_tiles"]):
+        x = grid.tile_grid(f"tile{i:02d}", i, 64, 32632).x_coords()
+        s2_days = grid.s2_acquisitions(period, synth["s2_revisit_days"], i)
+        s1_seen = np.array([np.isfinite(grid.s1_incidence_deg(o, x)) for _, o in s1])
+        for acq, valid in (
+            (s2_days, np.ones((s2_days.size, 64, 64), bool)),
+            (np.array([d for d, _ in s1], int), np.repeat(s1_seen.reshape(-1, 1, 64), 64, 1)),
+        ):
+            try:
+                sample_centres(
+                    valid, period[acq], n=4, size=3, frames=frames, rng=np.random.default_rng(0)
+                )
+            except ValueError:
+                return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("synth", "frames", "need"),
+    [
+        # S2 phases 0, 2, 4 on three tiles: 4 + 10 x 5 + 1; S1 (days 1, 4, 7, ...) needs 32
+        ({"n_tiles": 3, "s2_revisit_days": 5, "s1_revisit_days": 6}, 11, 55),
+        # S1 every 12 days on two orbits (days 1, 7, 13, ...): the 11th on day 61, so 62
+        ({"n_tiles": 1, "s2_revisit_days": 5, "s1_revisit_days": 12}, 11, 62),
+        ({"n_tiles": 3, "s2_revisit_days": 5, "s1_revisit_days": 12}, 11, 62),
+        # a fourth tile lies beyond the descending swath: its centre, the 6th acquisition
+        # (day 31, descending), sees nothing; one more (day 37 ascending, 12th on day 67)
+        ({"n_tiles": 4, "s2_revisit_days": 5, "s1_revisit_days": 12}, 11, 68),
+        # with 9 frames the centre (the 5th, day 25) is ascending: the 9th on day 49
+        ({"n_tiles": 4, "s2_revisit_days": 5, "s1_revisit_days": 12}, 9, 50),
+        ({"n_tiles": 1, "s2_revisit_days": 10, "s1_revisit_days": 6}, 11, 101),
+        # frames 1: one acquisition, but tile01's first S2 overpass is on its third day
+        ({"n_tiles": 2, "s2_revisit_days": 3, "s1_revisit_days": 12}, 1, 3),
+    ],
+)
+def test_synthetic_period_must_hold_the_context(tmp_path, synth, frames, need):
+    """The minimum is the shortest world in which pretraining's sampler finds a centre on
+    every tile; one day less is refused, naming the keys."""
+    import pandas as pd
+
+    from ecoembed.synth.plan import min_days_for_frames
+
+    assert min_days_for_frames(synth, frames) == need
+    assert _samplable(synth, frames, need) and not _samplable(synth, frames, need - 1)
+    start = pd.Timestamp("2022-01-01")
+    body = "".join(f"  {k}: {v}\n" for k, v in synth.items())
+    text = f"context:\n  frames: {frames}\nsynth:\n{body}  start: '2022-01-01'\n"
+    end = f"{start + pd.Timedelta(days=need - 1):%Y-%m-%d}"
+    cfg = load_config(write_yaml(tmp_path / "ok.yaml", text + f"  end: '{end}'\n"))
+    assert cfg["synth"]["end"] == end
+    short = f"{start + pd.Timedelta(days=need - 2):%Y-%m-%d}"
+    with pytest.raises(ConfigError) as err:
+        load_config(write_yaml(tmp_path / "bad.yaml", text + f"  end: '{short}'\n"))
+    assert str(err.value).startswith(
+        f"synth.start/synth.end: 2022-01-01 to {short} is {need - 1} days, too short "
+        f"for context.frames = {frames}"
+    )
+    assert f"at least {need} days" in str(err.value)
+
+
+def test_real_study_period_must_hold_the_context(tmp_path):
+    """Stac: frames acquisitions at the nominal revisit, S1 every 6 days deciding:
+    (11 - 1) x 6 + 1 = 61 days."""
+    short = STAC_STUDY.replace('start: "2019-01-01"', 'start: "2020-11-01"')
+    assert load_config(write_yaml(tmp_path / "ok.yaml", short))["stac"]["start"] == "2020-11-01"
+    shorter = STAC_STUDY.replace('start: "2019-01-01"', 'start: "2020-11-02"')
+    with pytest.raises(ConfigError) as err:
+        load_config(write_yaml(tmp_path / "bad.yaml", shorter))
+    assert str(err.value).startswith(
+        "stac.start/stac.end: 2020-11-02 to 2020-12-31 is 60 days, too short for "
+        "context.frames = 11"
+    )
+    assert "at least 61 days" in str(err.value)
+    fewer = shorter + "context:\n  frames: 9\n"  # (9 - 1) x 6 + 1 = 49 days
+    assert load_config(write_yaml(tmp_path / "fewer.yaml", fewer))["context"]["frames"] == 9
