@@ -25,7 +25,7 @@ def main(sources, outputs, tables, sites, partitioning: str, min_qc: float) -> N
         site = str(parse_fluxnet_filename(source)["site"])
         read_daily_gpp(source, partitioning=partitioning, min_qc=min_qc, met=(), site=site)
     for source, output in zip(sources, outputs, strict=True):
-        with atomic_path(output) as tmp:
+        with atomic_path(output, replace="any") as tmp:
             shutil.copyfile(source, tmp)
     merged = pd.concat([read_site_table(p) for p in tables], ignore_index=True)
     write_site_table(merged, sites)

@@ -286,6 +286,6 @@ def write_reconstruction_table(
     tiles: dict[str, dict[str, str | Path]], checkpoint: str | Path, out: str | Path, **kwargs
 ) -> pd.DataFrame:
     table = evaluate_tiles(tiles, checkpoint, **kwargs)
-    with atomic_path(out) as tmp:
+    with atomic_path(out, replace="any") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return table

@@ -227,8 +227,8 @@ def extract_site_embeddings(
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
         "sites_outside": ",".join(table.loc[table["status"] == "outside", "site"]),
     }
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path, replace="any") as tmp:
         df.to_parquet(tmp, index=False)
-    with atomic_path(table_path) as tmp:
+    with atomic_path(table_path, replace="any") as tmp:
         table.to_csv(tmp, index=False)
     return df

@@ -207,9 +207,9 @@ def write_results(
     """predictions.parquet (with the provenance in its metadata) and metrics.csv."""
     predictions = predictions.copy()
     predictions.attrs = {"provenance": json.dumps(provenance, sort_keys=True, default=str)}
-    with atomic_path(predictions_path) as tmp:
+    with atomic_path(predictions_path, replace="any") as tmp:
         predictions.to_parquet(tmp, index=False)
-    with atomic_path(metrics_path) as tmp:
+    with atomic_path(metrics_path, replace="any") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
 
 
@@ -240,7 +240,7 @@ def cross_validate_input_set(
     pred = evaluate(
         {input_set: series[input_set]}, models=models, splits=splits, seed=seed, progress=progress
     )
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path, replace="any") as tmp:
         pred.to_parquet(tmp, index=False)
     return pred
 
@@ -258,7 +258,7 @@ def collect(
     table = metrics(predictions)
     write_results(predictions, table, predictions_path, metrics_path, provenance)
     if summary_path is not None:
-        with atomic_path(summary_path) as tmp:
+        with atomic_path(summary_path, replace="any") as tmp:
             pooled_summary(table).to_csv(tmp, index=False, float_format="%.4g")
     return table
 

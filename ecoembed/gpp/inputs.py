@@ -278,6 +278,6 @@ def write_inputs_table(
     )
     table = inputs_table(base, flux)
     table.attrs = {"partitioning": partitioning, "min_qc": str(min_qc)}
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path, replace="any") as tmp:
         table.to_parquet(tmp, index=False)
     return table

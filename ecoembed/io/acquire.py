@@ -419,7 +419,7 @@ def search_tile(
         },
         "acquisitions": acquisitions,
     }
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n", replace="any")
     return manifest
 
 
@@ -668,7 +668,7 @@ def acquire_acquisition(
         )
 
     write = _write_s2 if acq["kind"] == "s2" else _write_s1
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, replace="any") as tmp:
         tmp.mkdir(parents=True)
         item = write(acq, items, source, grid, manifest["tile"], tmp, load, resampling)
         stac.write_item_collection([item], tmp / ITEM_FILE)

@@ -43,7 +43,7 @@ def write_fluxnet_dd(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         raise ValueError(f"{path}: timestamp columns must be the index, not data columns")
     out = df.copy()
     out.index = pd.Index(idx.strftime("%Y%m%d").astype(np.int64), name="TIMESTAMP")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace="any") as tmp:
         out.to_csv(tmp, na_rep=str(MISSING), float_format="%.6g", lineterminator="\n")
 
 
@@ -207,7 +207,7 @@ def _check_site_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 def write_site_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write the site table (SITE_ID, LOCATION_LAT, LOCATION_LONG, IGBP, ...) atomically."""
     _check_site_table(df, path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace="any") as tmp:
         df.to_csv(tmp, index=False, lineterminator="\n")
 
 

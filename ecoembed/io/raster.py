@@ -139,7 +139,7 @@ def write_cog(
         "overview_resampling": overview_resampling.upper(),
         "bigtiff": "IF_SAFER",
     }
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    with atomic_path(path, replace="any") as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(arr)
         if scales is not None:
             dst.scales = scales

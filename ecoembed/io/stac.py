@@ -306,7 +306,7 @@ class _AtomicStacIO(DefaultStacIO):
         if _is_url(href):
             super().write_text_to_href(href, txt)
         else:
-            atomic_write_text(href, txt)
+            atomic_write_text(href, txt, replace="any")
 
 
 def make_tile_item(
@@ -406,7 +406,7 @@ def write_item_collection(items: Iterable[pystac.Item], path: str | os.PathLike[
             clone.assets[key].href = href
         out.append(clone)
     text = json.dumps(pystac.ItemCollection(out).to_dict(transform_hrefs=False), indent=1)
-    atomic_write_text(path, text + "\n")
+    atomic_write_text(path, text + "\n", replace="any")
 
 
 def read_item_collection(path: str | os.PathLike[str]) -> list[pystac.Item]:

@@ -69,7 +69,7 @@ def write_zarr(
             raise ValueError(f"{path}: a transform needs a crs")
         ds.rio.write_transform(Affine(*tuple(transform)[:6]), inplace=True)
     ds = variable_length_strings(ds)
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+    with atomic_path(path, replace="any") as tmp, warnings.catch_warnings():
         # Consolidated metadata is a zarr-python extension in format 3; we want it anyway
         # (one read instead of one per array), and only read our stores with zarr-python.
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
@@ -128,7 +128,7 @@ class RegionWriter:
         self.tmp: Path | None = None
 
     def __enter__(self) -> RegionWriter:
-        self._atomic = atomic_path(self.path)
+        self._atomic = atomic_path(self.path, replace="any")
         self.tmp = self._atomic.__enter__()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)

@@ -109,6 +109,6 @@ def _round_length(m: float) -> float:
 
 def save_png(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
     """Write ``fig`` as PNG atomically (no half-written figure on a crash) and close it."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace="any") as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)

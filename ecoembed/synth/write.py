@@ -114,7 +114,7 @@ def write_raw(sim: TileSimulation, tile_dir: Path, progress: bool = False) -> No
     """COGs and the tile's STAC ItemCollection, written into a temporary folder then renamed."""
     from ecoembed.io.atomic import atomic_path
 
-    with atomic_path(tile_dir) as tmp:
+    with atomic_path(tile_dir, replace="any") as tmp:
         tmp.mkdir(parents=True)
         grid = sim.grid
         tile_item = stac.make_tile_item(

@@ -162,15 +162,15 @@ def write_training_tables(
     heldout: pd.DataFrame, heldout_path: str | Path, curves: list[dict], curves_path: str | Path
 ) -> None:
     """The held-out figures and the per-epoch curves of a training run, each atomically."""
-    with atomic_path(heldout_path) as tmp:
+    with atomic_path(heldout_path, replace="any") as tmp:
         heldout.to_csv(tmp, index=False)
-    with atomic_path(curves_path) as tmp:
+    with atomic_path(curves_path, replace="any") as tmp:
         pd.DataFrame(curves).to_csv(tmp, index=False)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace="any") as tmp:
         torch.save(state, tmp)
 
 
