@@ -17,13 +17,30 @@ def _version() -> str:
         return "unknown"
 
 
+EMBED_OUTPUT_OPTIONS = {
+    "embeddings": "--out",
+    "reconstruction": "--reconstruction",
+    "daily": "--daily",
+}
+
+
 def _embed(args: argparse.Namespace) -> int:
     import logging
+
+    from ecoembed.embed.export import check_export_paths
+    from ecoembed.io.atomic import OutputExistsError
+    from ecoembed.io.errors import InputDataError
+
+    outputs = {"embeddings": args.out, "reconstruction": args.reconstruction, "daily": args.daily}
+    try:  # before the model is loaded: a bad --out is refused at once, not after the work
+        check_export_paths(args.cube, outputs, EMBED_OUTPUT_OPTIONS)
+    except OutputExistsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
     import torch
 
     from ecoembed.embed.export import export_tile
-    from ecoembed.io.errors import InputDataError
     from ecoembed.train.device import resolve_device
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -40,7 +57,7 @@ def _embed(args: argparse.Namespace) -> int:
             provenance={"command": "python -m ecoembed embed"},
             device=resolve_device(args.device),
         )
-    except InputDataError as err:
+    except (InputDataError, OutputExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
@@ -64,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     emb.add_argument("--checkpoint", required=True, help="fusion checkpoint (fusion.pt)")
     emb.add_argument("--cube", required=True, help="cube Zarr store of one tile")
-    emb.add_argument("--out", required=True, help="embeddings Zarr store to write")
+    emb.add_argument(
+        "--out",
+        required=True,
+        help="embeddings Zarr store to write (an existing path must be a previous embeddings "
+        "store of ecoembed; anything else there is refused, never replaced)",
+    )
     emb.add_argument("--reconstruction", help="also write the decoded reflectance here")
     emb.add_argument("--daily", help="also write the daily product here")
     emb.add_argument("--window-px", type=int, default=128, help="streaming window (pixels)")

@@ -19,6 +19,7 @@ from ecoembed.cube import build_cube
 from ecoembed.cube.masking import s2_valid_mask
 from ecoembed.cube.sentinel1 import temporal_multilook
 from ecoembed.io import stac, zarrio
+from ecoembed.io.atomic import OutputExistsError
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.raster import write_cog
 
@@ -181,6 +182,36 @@ def test_windows_and_their_halo_give_the_same_cube(built, tmp_path):
     small = cube_of(built["catalog"], tmp_path / "w.zarr", window_px=64)
     for name in ("s2", "s2_valid", "s1"):
         np.testing.assert_array_equal(small[name].values, built["cube"][name].values)
+
+
+def test_rebuild_removes_what_a_killed_cube_job_left_and_only_that(built, tmp_path):
+    """A cube job killed mid-write (SIGKILL: no cleanup ran) left its hidden temporary; the
+    next build of that cube removes it, not the temporaries of other cubes beside it."""
+    out = tmp_path / "tile00.zarr"
+    stale = tmp_path / ".tile00.zarr.tmp-0badc0de"
+    (stale / "s2" / "c").mkdir(parents=True)
+    (stale / "s2" / "c" / "0").write_bytes(b"half a chunk")
+    other = tmp_path / ".tile01.zarr.tmp-0badc0de"  # another job's, maybe still running
+    other.mkdir()
+    cube = cube_of(built["catalog"], out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "tile00.zarr"]
+    for name in ("s2", "s2_valid", "s1"):
+        np.testing.assert_array_equal(cube[name].values, built["cube"][name].values)
+
+
+def test_cube_is_written_only_over_a_cube(built, tmp_path):
+    """out_path on a folder of the user's, or on another product: refused before any read."""
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("results")
+    with pytest.raises(OutputExistsError, match="exists and is not an ecoembed product"):
+        cube_of(built["catalog"], folder)
+    assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
+    assert (folder / "thesis.tex").read_text() == "results"
+    out = tmp_path / "c.zarr"
+    cube_of(built["catalog"], out)
+    cube_of(built["catalog"], out, window_px=64)  # a cube: replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.zarr", "thesis"]
 
 
 # --- co-registration ----------------------------------------------------------------

@@ -11,8 +11,15 @@ import pytest
 import xarray as xr
 from affine import Affine
 
+from ecoembed.io.atomic import OutputExistsError
 from ecoembed.io.errors import InputDataError
-from ecoembed.io.zarrio import open_zarr, write_zarr
+from ecoembed.io.zarrio import (
+    RegionWriter,
+    is_ecoembed_product,
+    open_zarr,
+    product_kind,
+    write_zarr,
+)
 
 T10 = Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5100000.0)
 
@@ -67,9 +74,12 @@ def test_roundtrip_with_crs_time_and_strings(tmp_path):
     assert "spatial_ref" not in ds.coords
 
 
+CUBE_TITLE = {"title": "ecoembed analysis-ready cube of T1"}  # as build_cube writes it
+
+
 def test_encoding_chunks_and_overwrite(tmp_path):
     path = tmp_path / "T1.zarr"
-    write_zarr(_cube(), path, crs="EPSG:32632")
+    write_zarr(_cube().assign_attrs(CUBE_TITLE), path, crs="EPSG:32632")
     small = _cube(nt=2)
     write_zarr(small, path, crs="EPSG:32632", encoding={"s2": {"chunks": (1, 2, 3, 5)}})
     back = open_zarr(path)
@@ -94,7 +104,7 @@ def test_without_crs(tmp_path):
 
 def test_failed_write_keeps_old_store_and_leaves_no_temporary(tmp_path, monkeypatch):
     path = tmp_path / "T1.zarr"
-    write_zarr(_cube(), path, crs=32632)
+    write_zarr(_cube().assign_attrs(CUBE_TITLE), path, crs=32632)
     real = xr.Dataset.to_zarr
 
     def crash_after_writing(self, store, *args, **kwargs):
@@ -150,3 +160,69 @@ def test_explicit_encoding_keeps_the_crs(tmp_path):
     back = open_zarr(tmp_path / "e.zarr")
     assert back.rio.crs.to_epsg() == 32632
     assert "spatial_ref" in back.coords
+
+
+def _tree(folder):
+    return sorted(
+        (str(p.relative_to(folder)), p.read_bytes() if p.is_file() else None)
+        for p in folder.rglob("*")
+    )
+
+
+def test_only_an_ecoembed_product_is_replaced(tmp_path):
+    """A user's folder, a file, a store of somebody else's, a link to a product: refused
+    before anything is written, and left exactly as they were."""
+    folder = tmp_path / "thesis"
+    (folder / "data").mkdir(parents=True)
+    (folder / "thesis.tex").write_text("results")
+    (folder / "data" / "x.csv").write_text("1,2")
+    a_file = tmp_path / "notes.zarr"
+    a_file.write_text("not a store")
+    foreign = tmp_path / "foreign.zarr"
+    write_zarr(_cube(), foreign)  # a store, but its attributes say nothing of ecoembed
+    product = tmp_path / "T1.zarr"
+    write_zarr(_cube().assign_attrs(CUBE_TITLE), product)
+    link = tmp_path / "link.zarr"
+    link.symlink_to(product)
+    before = {p: _tree(p) if p.is_dir() else p.read_bytes() for p in (folder, a_file, foreign)}
+    for path in (folder, a_file, foreign, link):
+        with pytest.raises(OutputExistsError, match="exists and is not an ecoembed product"):
+            write_zarr(_cube(nt=1), path)
+        with pytest.raises(OutputExistsError, match="exists and is not an ecoembed product"):
+            with RegionWriter(path, _cube(nt=1)):
+                pytest.fail("nothing may be written")
+    for path, was in before.items():
+        assert (_tree(path) if path.is_dir() else path.read_bytes()) == was
+    assert link.resolve() == product and open_zarr(product).sizes["time"] == 4
+    entries = sorted(p.name for p in tmp_path.iterdir())
+    assert entries == ["T1.zarr", "foreign.zarr", "link.zarr", "notes.zarr", "thesis"]
+
+    write_zarr(_cube(nt=2), foreign, replace="any")  # the caller says it owns the path
+    assert open_zarr(foreign).sizes["time"] == 2
+
+
+def test_products_are_recognised_by_what_their_writers_record(products, products_cube, tmp_path):
+    """The cube and the truth as the workflow writes them; foreign and broken stores not."""
+    _, cube = products_cube
+    assert product_kind(cube) == "cube" and is_ecoembed_product(cube, kind="cube")
+    assert not is_ecoembed_product(cube, kind="embeddings")
+    assert product_kind(products["truth_path"]) == "truth"
+    foreign = tmp_path / "f.zarr"
+    write_zarr(_cube().assign_attrs(title="my cube", model='{"epochs": 3}'), foreign)
+    assert product_kind(foreign) is None
+    broken = tmp_path / "b.zarr"
+    broken.mkdir()
+    (broken / "zarr.json").write_text("{not json")
+    assert product_kind(broken) is None and product_kind(tmp_path / "missing.zarr") is None
+    with pytest.raises(ValueError, match="unknown product kind"):
+        is_ecoembed_product(cube, kind="cubes")
+
+
+def test_region_writer_failing_on_entry_leaves_nothing(tmp_path, monkeypatch):
+    def fail(self, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", fail)
+    with pytest.raises(RuntimeError, match="disk full"), RegionWriter(tmp_path / "c.zarr", _cube()):
+        pytest.fail("the block must not run")
+    assert list(tmp_path.iterdir()) == []  # no temporary, no lock file

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,16 @@ from ecoembed.cube.masking import s2_valid_mask
 from ecoembed.cube.sentinel1 import read_s1_window, temporal_multilook
 from ecoembed.cube.sentinel2 import read_s2_window, read_scl
 from ecoembed.io import stac
+from ecoembed.io.atomic import check_replace
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
 from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
-from ecoembed.io.zarrio import RegionWriter, lazy_full, variable_length_strings
+from ecoembed.io.zarrio import (
+    RegionWriter,
+    is_ecoembed_product,
+    lazy_full,
+    variable_length_strings,
+)
 
 log = logging.getLogger(__name__)
 CHUNK_PX = 64
@@ -222,8 +229,13 @@ def build_cube(
     progress: bool = True,
     threads: int = 1,
 ) -> None:
-    """Write ``out_path`` (Zarr): the tile's S2 reflectance, clear-view mask and S1 dB."""
+    """Write ``out_path`` (Zarr): the tile's S2 reflectance, clear-view mask and S1 dB.
+
+    An existing ``out_path`` is replaced only when it is an ecoembed cube; anything else
+    there is refused (OutputExistsError) before any input is read."""
     catalog = str(catalog_path)
+    replace = partial(is_ecoembed_product, kind="cube")
+    check_replace(out_path, replace)
     grid, s2, s1 = tile_inputs(catalog, tile)
     log.info(
         "tile %s: %d x %d pixels, %d Sentinel-2 and %d Sentinel-1 acquisitions",
@@ -247,7 +259,7 @@ def build_cube(
     encoding = cube_encoding(template)
     windows = list(grid.windows(int(cube_cfg["window_px"])))
     with (
-        RegionWriter(out_path, template, encoding) as store,
+        RegionWriter(out_path, template, encoding, replace=replace) as store,
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
         ThreadPoolExecutor(max(1, threads)) as pool,
     ):

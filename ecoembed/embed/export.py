@@ -15,13 +15,21 @@ Products:
   embedding: a gap-free, cloud-free reflectance cube (and ``observed``);
 * ``daily`` (optional): ``embedding`` (day, dim, y, x) and ``observed`` on every calendar
   day of the tile's series.
+
+An existing output path is replaced only when it is a previous product of the same kind
+(an embeddings store for ``embeddings``...); anything else there, and an output that is,
+holds or lies inside the input cube or another output, is refused before any work
+(:func:`check_export_paths`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Mapping
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +49,10 @@ from ecoembed.embed.dense import (
     s2_date_targets,
 )
 from ecoembed.embed.model import EmbeddingModel, load_embedding_model
+from ecoembed.io.atomic import OutputExistsError
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
-from ecoembed.io.zarrio import RegionWriter, lazy_full, open_zarr
+from ecoembed.io.zarrio import RegionWriter, is_ecoembed_product, lazy_full, open_zarr, product_kind
 
 log = logging.getLogger(__name__)
 CHUNK_PX = 64
@@ -193,6 +202,65 @@ def product_attrs(model: EmbeddingModel, tile: str, provenance: dict | None) -> 
     }
 
 
+PRODUCTS = ("embeddings", "reconstruction", "daily")
+ARGUMENTS = {p: f"{p}_path" for p in PRODUCTS}  # how export_tile's errors name an output
+
+
+def _nested(a: Path, b: Path) -> str | None:
+    if a == b:
+        return "is"
+    if a.is_relative_to(b):
+        return "lies inside"
+    if b.is_relative_to(a):
+        return "contains"
+    return None
+
+
+def check_export_paths(
+    cube_path: str | os.PathLike[str],
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    names: Mapping[str, str] = ARGUMENTS,
+) -> None:
+    """Refuse output paths that would destroy something (OutputExistsError), before any work.
+
+    ``outputs`` maps a product (``embeddings``, ``reconstruction``, ``daily``) to its path
+    (None: not written); ``names`` says how the message names each (``--out`` for the
+    command line). An output may not be, hold or lie inside the input cube or another
+    output, and an existing path must be a previous product of the same kind: a folder of
+    the user's files, a file, a cube or another kind of product is never replaced.
+    """
+    cube = Path(cube_path).resolve()
+    given = {p: Path(v) for p, v in outputs.items() if v is not None}
+    for product, path in given.items():
+        name = names.get(product, product)
+        where = path.resolve()
+        relation = _nested(where, cube)
+        if relation is not None:
+            raise OutputExistsError(
+                path, f"{relation} the input cube {cube_path}; choose another {name}"
+            )
+        for other, other_path in given.items():
+            relation = _nested(where, other_path.resolve())
+            if other != product and relation is not None:
+                raise OutputExistsError(
+                    path,
+                    f"{relation} {names.get(other, other)} {other_path}; choose another {name}",
+                )
+        if not (path.exists() or path.is_symlink()):
+            continue
+        kind = product_kind(path)
+        if kind is None:
+            raise OutputExistsError(
+                path, f"exists and is not an ecoembed product; remove it or choose another {name}"
+            )
+        if kind != product:
+            raise OutputExistsError(
+                path,
+                f"exists and is an ecoembed {kind} store, not {product}; remove it or "
+                f"choose another {name}",
+            )
+
+
 def export_tile(
     cube_path: str | Path,
     checkpoint: str | Path,
@@ -207,9 +275,16 @@ def export_tile(
 ) -> None:
     """Write the tile's products (see the module docstring); None skips a product.
 
-    Products asked for together share the encoders' work (one pass over the tile)."""
+    Products asked for together share the encoders' work (one pass over the tile). Paths
+    that would destroy something are refused first (:func:`check_export_paths`)."""
     if embeddings_path is None and reconstruction_path is None and daily_path is None:
         raise ValueError("export_tile: no product requested")
+    outputs = {
+        "embeddings": embeddings_path,
+        "reconstruction": reconstruction_path,
+        "daily": daily_path,
+    }
+    check_export_paths(cube_path, outputs)
     model = load_embedding_model(checkpoint, device)
     cube = open_zarr(cube_path)
     check_cube(cube, model, cube_path)
@@ -236,6 +311,7 @@ def export_tile(
                 RegionWriter(
                     embeddings_path,
                     *embedding_template(cube, model, "time", cube["time"].values, attrs),
+                    replace=partial(is_ecoembed_product, kind="embeddings"),
                 )
             )
             if embeddings_path is not None
@@ -243,7 +319,11 @@ def export_tile(
         )
         rec_store = (
             stack.enter_context(
-                RegionWriter(reconstruction_path, *reconstruction_template(cube, attrs))
+                RegionWriter(
+                    reconstruction_path,
+                    *reconstruction_template(cube, attrs),
+                    replace=partial(is_ecoembed_product, kind="reconstruction"),
+                )
             )
             if reconstruction_path is not None
             else None
@@ -255,6 +335,7 @@ def export_tile(
                     *embedding_template(
                         cube, model, "day", pd.DatetimeIndex(day_dates(daily.days)).values, attrs
                     ),
+                    replace=partial(is_ecoembed_product, kind="daily"),
                 )
             )
             if daily is not None
