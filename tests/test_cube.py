@@ -231,6 +231,15 @@ def rewrite(href: str, data: np.ndarray, crs, transform, nodata) -> None:
     )
 
 
+def declare(item, key: str, crs: int, transform: Affine, shape: tuple[int, int]) -> None:
+    """Make the item say what its rewritten asset now is, as a real archive's item would."""
+    fields = item.assets[key].extra_fields
+    if crs != stac.item_epsg(item):
+        fields["proj:code"] = f"EPSG:{crs}"
+    fields["proj:transform"] = list(transform)[:6]
+    fields["proj:shape"] = list(shape)
+
+
 def test_shifted_asset_is_put_back_on_the_grid(built, products, tmp_path):
     """B04 of one date on a grid starting 2 pixels further east (same ground, shifted
     extent): unchanged where the asset covers the tile, no data where it does not."""
@@ -240,6 +249,7 @@ def test_shifted_asset_is_put_back_on_the_grid(built, products, tmp_path):
         dn, t, crs = src.read(1), src.transform, src.crs
     # the asset's first column now lies on the tile's third: same ground, other extent
     rewrite(item.assets["B04"].href, dn[:, 2:], crs, t @ Affine.translation(2, 0), 0)
+    declare(item, "B04", 32632, t @ Affine.translation(2, 0), dn[:, 2:].shape)
     cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
     got = cube["s2"].sel(band="B04").values[5]
     want = built["cube"]["s2"].sel(band="B04").values[5]
@@ -271,6 +281,7 @@ def test_asset_in_another_crs_and_resolution_is_reprojected(built, products, tmp
                 resampling=Resampling.bilinear,
             )
         rewrite(item.assets[band].href, np.rint(out).astype(np.uint16), 32633, dst_t, 0)
+        declare(item, band, 32633, dst_t, out.shape)
     cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
     inner = (slice(3, -3), slice(3, -3))
     for band in BAND10:
@@ -344,6 +355,64 @@ def test_item_without_projection(products, tmp_path):
     )
 
 
+def test_asset_in_another_zone_than_its_item_says_is_refused(products, tmp_path):
+    """B04 of one date written in UTM zone 10 with the same numbers (thousands of km away):
+    before, that date silently became all-NaN; now the error names file, item, both CRSs."""
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[5]
+    href = item.assets["B04"].href
+    with rasterio.open(href) as src:
+        dn, t = src.read(1), src.transform
+    rewrite(href, dn, 32610, t, 0)
+    assert_fails_cleanly(
+        save(items, tile_dir),
+        tmp_path / "c.zarr",
+        href,
+        item.id,
+        "does not match its STAC item: CRS EPSG:32610 in the file, EPSG:32632 in the item",
+    )
+
+
+def test_asset_shifted_off_its_declared_grid_is_refused(products, tmp_path):
+    """SCL of one date shifted 5 km east (off the tile) while its item declares the tile."""
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[4]
+    href = item.assets["SCL"].href
+    with rasterio.open(href) as src:
+        scl, t = src.read(1), src.transform
+    shifted = Affine.translation(5000, 0) @ t
+    write_cog(href, scl, crs=32632, transform=shifted, nodata=0, overview_resampling="nearest")
+    declared = item.assets["SCL"].extra_fields["proj:transform"]
+    assert_fails_cleanly(
+        save(items, tile_dir),
+        tmp_path / "c.zarr",
+        href,
+        item.id,
+        f"transform (20, 0, {shifted.c:.10g}, 0, -20, {t.f:.10g}) in the file, "
+        f"(20, 0, {declared[2]:.10g}, 0, -20, {declared[5]:.10g}) in the item",
+    )
+
+
+def test_float_reflectance_instead_of_dns_is_refused(products, tmp_path):
+    """B03 of one date delivered as float32 reflectance (NaN nodata) where the item says
+    uint16 DNs: read with the DN scaling it would be -0.1 everywhere, counted as clear."""
+    tile_dir, items = world_copy(products, tmp_path)
+    item = s2_of(items)[3]
+    href = item.assets["B03"].href
+    with rasterio.open(href) as src:
+        dn, t = src.read(1), src.transform
+    reflectance = np.where(dn > 0, dn * 1e-4 - 0.1, np.nan).astype(np.float32)
+    write_cog(href, reflectance, crs=32632, transform=t, nodata=np.nan)
+    assert_fails_cleanly(
+        save(items, tile_dir),
+        tmp_path / "c.zarr",
+        href,
+        item.id,
+        "data type float32 in the file, uint16 in the item",
+        "nodata nan in the file, 0 in the item",
+    )
+
+
 def test_s1_scene_covering_part_of_the_tile(built, products, tmp_path):
     """A scene that ends at the middle of the tile: masked beyond, unchanged before."""
     tile_dir, items = world_copy(products, tmp_path)
@@ -353,6 +422,7 @@ def test_s1_scene_covering_part_of_the_tile(built, products, tmp_path):
         with rasterio.open(item.assets[key].href) as src:
             data, t = src.read(1), src.transform
         write_cog(item.assets[key].href, data[:, :40], crs=32632, transform=t, nodata=np.nan)
+        declare(item, key, 32632, t, data[:, :40].shape)
     cube = cube_of(save(items, tile_dir), tmp_path / "c.zarr")
     got, want = cube["s1"].values[t_idx], built["cube"]["s1"].values[t_idx]
     np.testing.assert_array_equal(got[:, :, :40], want[:, :, :40])

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.io import MemoryFile
 
 from ecoembed.io import sentinel
 from ecoembed.io.errors import InputDataError
-from ecoembed.io.raster import is_cog, read_raster, write_cog
+from ecoembed.io.raster import (
+    asset_declaration,
+    check_asset_matches,
+    is_cog,
+    read_raster,
+    write_cog,
+)
 
 T10 = Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5100000.0)
 
@@ -202,3 +212,154 @@ def test_write_cog_is_fast_enough(tmp_path):
             tmp_path / f"{i}.tif", data, crs=32632, transform=T10, nodata=0, scale=1e-4, offset=-0.1
         )
     assert (time.perf_counter() - start) / n < 0.05
+
+
+# --- a file against what its STAC item declares ---------------------------------------
+
+REAL_ITEMS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "stac_items"
+DECLARED = {"crs": "EPSG:32632", "transform": list(T10)[:6], "shape": [20, 30]}
+
+
+def _asset(tmp_path, name="B04.tif", dtype=np.uint16, nodata=0, crs=32632, transform=T10):
+    path = tmp_path / name
+    write_cog(path, np.ones((20, 30), dtype), crs=crs, transform=transform, nodata=nodata)
+    return path
+
+
+def _refusal(path, **declared) -> str:
+    with pytest.raises(InputDataError) as err:
+        check_asset_matches(path, item="S2A_T1_20230601", **declared)
+    assert err.value.path == path and err.value.item == "S2A_T1_20230601"
+    assert str(err.value).startswith(f"{path} (item S2A_T1_20230601): does not match its STAC")
+    return err.value.problem
+
+
+def test_a_file_that_is_what_its_item_declares_passes(tmp_path):
+    path = _asset(tmp_path)
+    check_asset_matches(path, **DECLARED, dtype="uint16", nodata=0, item="x")
+    with rasterio.open(path) as src:  # the reader's own open dataset, not a second open
+        check_asset_matches(path, **DECLARED, dtype="uint16", nodata=0, dataset=src)
+    # what the item does not state is not compared; a 3x3 transform (9 numbers) is fine
+    check_asset_matches(path, transform=[*list(T10)[:6], 0.0, 0.0, 1.0])
+    # a file that states no nodata is not refused for the item's (nothing to compare)
+    check_asset_matches(_asset(tmp_path, "no_nodata.tif", nodata=None), nodata=0)
+    # rounding far below a pixel is no mismatch
+    check_asset_matches(path, transform=list(T10 @ Affine.translation(0.001, -0.001))[:6])
+    float_path = _asset(tmp_path, "vv.tif", dtype=np.float32, nodata=np.nan)
+    check_asset_matches(float_path, dtype="float32", nodata="nan")  # "nan" is JSON's NaN
+
+
+def test_a_file_in_another_crs_is_refused_naming_both(tmp_path):
+    path = _asset(tmp_path, crs=32610)  # same numbers, UTM zone 10: thousands of km away
+    problem = _refusal(path, **DECLARED)
+    assert (
+        problem
+        == "does not match its STAC item: CRS EPSG:32610 in the file, EPSG:32632 in the item"
+    )
+
+
+def test_a_shifted_transform_or_other_shape_is_refused_naming_both(tmp_path):
+    shifted = T10 @ Affine.translation(0.5, 0)  # half a pixel east
+    path = _asset(tmp_path, transform=shifted)
+    problem = _refusal(path, **DECLARED)
+    assert problem.endswith(
+        "transform (10, 0, 600005, 0, -10, 5100000) in the file, "
+        "(10, 0, 600000, 0, -10, 5100000) in the item"
+    )
+    problem = _refusal(_asset(tmp_path, "B08.tif"), shape=[20, 31], crs=32633)
+    assert problem == (
+        "does not match its STAC item: CRS EPSG:32632 in the file, EPSG:32633 in the item; "
+        "shape (20, 30) in the file, (20, 31) in the item"
+    )
+
+
+def test_float_reflectance_where_the_item_says_uint16_is_refused(tmp_path):
+    path = _asset(tmp_path, dtype=np.float32, nodata=np.nan)
+    problem = _refusal(path, **DECLARED, dtype="uint16", nodata=0)
+    assert problem == (
+        "does not match its STAC item: data type float32 in the file, uint16 in the item; "
+        "nodata nan in the file, 0 in the item"
+    )
+
+
+def test_a_gdal_path_is_checked_like_a_local_file():
+    with MemoryFile() as mem:
+        with mem.open(
+            driver="GTiff",
+            width=30,
+            height=20,
+            count=1,
+            dtype="uint16",
+            crs="EPSG:32632",
+            transform=T10,
+            nodata=0,
+        ) as dst:
+            dst.write(np.ones((1, 20, 30), np.uint16))
+        assert mem.name.startswith("/vsimem/")
+        check_asset_matches(mem.name, **DECLARED, dtype="uint16")
+        problem = _refusal(mem.name, **DECLARED, dtype="int16")
+        assert problem.endswith("data type uint16 in the file, int16 in the item")
+
+
+def test_an_unopenable_file_or_unusable_declaration_is_refused(tmp_path):
+    with pytest.raises(InputDataError, match="nope.tif.*cannot open as a raster"):
+        check_asset_matches(tmp_path / "nope.tif", crs=32632)
+    with pytest.raises(InputDataError, match="declares an unusable crs 'EPSG:none'"):
+        check_asset_matches(_asset(tmp_path), crs="EPSG:none")
+
+
+def _item(properties, asset_fields):
+    item = pystac.Item("i1", None, None, "2023-06-01T10:00:00Z", properties)
+    item.add_asset("B04", pystac.Asset("B04.tif", extra_fields=asset_fields))
+    return item
+
+
+def test_asset_declaration_takes_the_assets_projection_over_the_items():
+    item = _item(
+        {"proj:code": "EPSG:32632", "proj:transform": [20, 0, 1, 0, -20, 2], "proj:shape": [5, 5]},
+        {
+            "proj:code": "EPSG:32633",
+            "proj:transform": [10, 0, 3, 0, -10, 4],
+            "raster:bands": [{"data_type": "uint16", "nodata": 0, "scale": 1e-4}],
+        },
+    )
+    assert asset_declaration(item, "B04") == {
+        "crs": "EPSG:32633",
+        "transform": [10, 0, 3, 0, -10, 4],
+        "shape": [5, 5],  # not on the asset: the item's
+        "dtype": "uint16",
+        "nodata": 0,
+    }
+    bare = _item({"proj:epsg": None, "proj:wkt2": CRS.from_epsg(3035).to_wkt()}, {})
+    assert asset_declaration(bare, "B04") == {"crs": CRS.from_epsg(3035).to_wkt()}
+
+
+@pytest.mark.skipif(not REAL_ITEMS.exists(), reason="../shared/realdata not present")
+def test_asset_declaration_of_real_archive_items():
+    """Earth Search S2: proj:epsg on the item, grid per asset; Planetary Computer S1: all on
+    the item (9-number transform), float32 with nodata -32768."""
+    d = json.loads(
+        (
+            REAL_ITEMS / "earth_search_v1_sentinel-2-l2a" / "S2B_33TWN_20220226_0_L2A.json"
+        ).read_text()
+    )
+    es = asset_declaration(pystac.Item.from_dict(d), "scl")
+    # (pystac migrates proj:epsg to proj:code "EPSG:n" on reading)
+    assert CRS.from_user_input(es["crs"]) == CRS.from_epsg(d["properties"]["proj:epsg"])
+    assert es["transform"] == d["assets"]["scl"]["proj:transform"]
+    assert es["shape"] == d["assets"]["scl"]["proj:shape"] and es["dtype"] == "uint8"
+    fc = json.loads(
+        (
+            REAL_ITEMS / "planetary_computer_sentinel-1-rtc" / "sentinel-1-rtc-pc-4items.json"
+        ).read_text()
+    )
+    f = fc["features"][0] if isinstance(fc, dict) else fc[0]
+    pc = asset_declaration(pystac.Item.from_dict(f), "vv")
+    props = f["properties"]
+    assert CRS.from_user_input(pc.pop("crs")) == CRS.from_epsg(props["proj:epsg"])
+    assert pc == {
+        "transform": props["proj:transform"],
+        "shape": props["proj:shape"],
+        "dtype": "float32",
+        "nodata": -32768,
+    }

@@ -11,7 +11,7 @@ from scipy.ndimage import uniform_filter1d
 
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
-from ecoembed.io.raster import read_on_grid
+from ecoembed.io.raster import asset_declaration, read_on_grid
 from ecoembed.io.sentinel import S1_ASSET_KEYS
 
 
@@ -66,7 +66,8 @@ def read_s1_window(
     """Backscatter (pol, h, w) in dB, float32, NaN outside the swath and on no data.
 
     A polarisation the item does not deliver (single-pol acquisitions, VV-only archives)
-    is NaN throughout; an item with neither is an error.
+    is NaN throughout; an item with neither is an error, and so is an asset that is not
+    what the item declares (CRS, grid, data type, nodata).
     """
     present = [k for k in S1_ASSET_KEYS if k in item.assets]
     if not present:
@@ -78,7 +79,12 @@ def read_s1_window(
         if key not in present:
             continue
         values, ok = read_on_grid(
-            item.assets[key].href, grid, window, resampling=resampling, item=item.id
+            item.assets[key].href,
+            grid,
+            window,
+            resampling=resampling,
+            item=item.id,
+            declared=asset_declaration(item, key),
         )
         values = values.astype(np.float32)
         if asset_in_db(item, key):

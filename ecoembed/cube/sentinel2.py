@@ -12,7 +12,7 @@ from rasterio.windows import Window
 
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
-from ecoembed.io.raster import read_on_grid
+from ecoembed.io.raster import asset_declaration, read_on_grid
 from ecoembed.io.sentinel import S2_BAND_NAMES, S2_SCALE, l2a_offset
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,22 @@ def read_s2_window(
     resampling: Resampling,
     catalog: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Reflectance (band, h, w) float32, NaN where any band has no data, and that mask."""
+    """Reflectance (band, h, w) float32, NaN where any band has no data, and that mask.
+
+    Every asset must be what the item declares (CRS, grid, data type, nodata), or
+    InputDataError: a float reflectance file read with the DN scaling would be wrong."""
     require_assets(item, (*S2_BAND_NAMES, "SCL"), catalog)
     out = np.empty((len(S2_BAND_NAMES), int(window.height), int(window.width)), np.float32)
     has_data = np.ones(out.shape[1:], bool)
     for k, band in enumerate(S2_BAND_NAMES):
         scale, offset = scale_offset(item, band)
         dn, ok = read_on_grid(
-            item.assets[band].href, grid, window, resampling=resampling, item=item.id
+            item.assets[band].href,
+            grid,
+            window,
+            resampling=resampling,
+            item=item.id,
+            declared=asset_declaration(item, band),
         )
         out[k] = dn.astype(np.float32) * np.float32(scale) + np.float32(offset)
         has_data &= ok & (dn > 0)
@@ -73,6 +81,11 @@ def read_s2_window(
 def read_scl(item: pystac.Item, grid: GridSpec, window: Window) -> np.ndarray:
     """SCL on the grid by nearest neighbour (class codes must not be interpolated); 0 = no data."""
     scl, ok = read_on_grid(
-        item.assets["SCL"].href, grid, window, resampling=Resampling.nearest, item=item.id
+        item.assets["SCL"].href,
+        grid,
+        window,
+        resampling=Resampling.nearest,
+        item=item.id,
+        declared=asset_declaration(item, "SCL"),
     )
     return np.where(ok, scl, 0).astype(np.uint8)

@@ -3,10 +3,16 @@
 Raw Sentinel products are one COG per band per acquisition, so writing is on the hot path of
 the synthetic world (about 10,000 small files): it goes straight through GDAL's COG driver,
 which rasterio feeds from an in-memory (MEM) dataset on close, without extra copies.
+
+Every asset read is compared first with what its STAC item declares
+(:func:`check_asset_matches`): a file in another CRS, on another grid, of another data
+type or nodata than its item says is refused, not read as if it were right.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -197,6 +203,176 @@ def is_cog(path: str | os.PathLike[str]) -> bool:
     return layout.upper() == "COG"
 
 
+# raster:bands data_type names numpy/rasterio spell differently; "other" and cint32 have
+# no rasterio dtype and are not compared.
+_STAC_DTYPES = {"cfloat32": "complex64", "cfloat64": "complex128", "cint16": "complex_int16"}
+_UNCOMPARED_DTYPES = {"other", "cint32"}
+# Transform tolerance, in pixels: offsets to 1 % of a pixel, pixel sizes and rotation to a
+# relative 1e-6 (0.01 pixel of drift across a 10,980 px Sentinel-2 tile).
+_OFFSET_TOL_PX = 0.01
+_SCALE_TOL = 1e-6
+
+
+def _crs_text(crs: CRS | None) -> str:
+    if crs is None:
+        return "no CRS"
+    epsg = crs.to_epsg()
+    if epsg is not None:
+        return f"EPSG:{epsg}"
+    text = crs.to_string()
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _transform_text(t: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:.10g}" for v in tuple(t)[:6]) + ")"
+
+
+def _transform_differs(have: Affine, want: Affine) -> bool:
+    px = max(abs(want.a), abs(want.b), abs(want.d), abs(want.e)) or 1.0
+    scale = max(abs(have.a - want.a), abs(have.b - want.b), abs(have.d - want.d))
+    scale = max(scale, abs(have.e - want.e))
+    offset = max(abs(have.c - want.c), abs(have.f - want.f))
+    return scale > _SCALE_TOL * px or offset > _OFFSET_TOL_PX * px
+
+
+def _declared(path: Any, item: str | None, **given: Any) -> dict[str, Any]:
+    """The item's values in comparable form; one it states but nobody can use: refused."""
+    out: dict[str, Any] = {}
+    for what, value in given.items():
+        if value is None:
+            continue
+        try:
+            if what == "crs":
+                digits = isinstance(value, str) and value.strip().isdigit()
+                out[what] = _as_crs(int(value) if digits else value)
+            elif what == "transform":
+                out[what] = Affine(*(float(v) for v in tuple(value)[:6]))
+            elif what == "shape":
+                rows, cols = (int(v) for v in value)
+                out[what] = (rows, cols)
+            elif what == "dtype":
+                name = str(value)
+                if name not in _UNCOMPARED_DTYPES:
+                    out[what] = _STAC_DTYPES.get(name) or np.dtype(name).name
+            elif what == "nodata":
+                # float() also parses the raster extension's "nan", "inf", "-inf" (JSON has
+                # no NaN)
+                out[what] = float(value)
+        except (TypeError, ValueError) as exc:  # CRSError is a ValueError
+            raise InputDataError(
+                path, f"its STAC item declares an unusable {what} {value!r} ({exc})", item=item
+            ) from exc
+    return out
+
+
+def _mismatches(src: rasterio.io.DatasetReader, declared: Mapping[str, Any]) -> list[str]:
+    found = []
+    want = declared.get("crs")
+    if want is not None and (src.crs is None or src.crs != want):
+        found.append(f"CRS {_crs_text(src.crs)} in the file, {_crs_text(want)} in the item")
+    want = declared.get("shape")
+    if want is not None and (src.height, src.width) != want:
+        found.append(f"shape {(src.height, src.width)} in the file, {want} in the item")
+    want = declared.get("transform")
+    if want is not None and _transform_differs(src.transform, want):
+        found.append(
+            f"transform {_transform_text(src.transform)} in the file, "
+            f"{_transform_text(want)} in the item"
+        )
+    want = declared.get("dtype")
+    have = sorted(set(src.dtypes))
+    if want is not None and have != [want]:
+        found.append(f"data type {', '.join(have)} in the file, {want} in the item")
+    want = declared.get("nodata")
+    if want is not None and src.nodata is not None:
+        have_nd = float(src.nodata)
+        if not ((math.isnan(want) and math.isnan(have_nd)) or want == have_nd):
+            found.append(f"nodata {have_nd:g} in the file, {want:g} in the item")
+    return found
+
+
+def check_asset_matches(
+    path: str | os.PathLike[str],
+    *,
+    crs: Any = None,
+    transform: Affine | Sequence[float] | None = None,
+    shape: Sequence[int] | None = None,
+    dtype: str | np.dtype | None = None,
+    nodata: float | str | None = None,
+    item: str | None = None,
+    dataset: rasterio.io.DatasetReader | None = None,
+) -> None:
+    """Refuse (InputDataError) a raster that is not what its STAC item declares.
+
+    Compares the file's header with what is given, each only when given (None: the item
+    does not say): ``crs`` (EPSG int, "EPSG:32632", WKT or PROJJSON text: proj:code,
+    proj:epsg, proj:wkt2, proj:projjson), ``transform`` (proj:transform, 6 or 9 numbers;
+    offsets to 0.01 pixel, pixel size to a relative 1e-6), ``shape`` (proj:shape,
+    (rows, cols)), ``dtype`` (raster:bands data_type, for every band) and ``nodata``
+    (raster:bands nodata; "nan" matches a NaN nodata; compared only where the file states
+    one too). :func:`asset_declaration` collects them from an item's asset. One error
+    names the file, the item and both values of every mismatch.
+
+    Only the header is read. ``path`` is a local path or any GDAL URL (``https://``,
+    ``/vsis3/``...); pass an already open ``dataset`` to check it without opening the
+    file again (``path`` then only names it in the error).
+    """
+    declared = _declared(
+        path, item, crs=crs, transform=transform, shape=shape, dtype=dtype, nodata=nodata
+    )
+    if dataset is not None:
+        found = _mismatches(dataset, declared)
+    else:
+        try:
+            with rasterio.open(path) as src:
+                found = _mismatches(src, declared)
+        except _GDAL_ERRORS as exc:
+            raise InputDataError(
+                path, f"cannot open as a raster: {_describe(exc)}", item=item
+            ) from exc
+    if found:
+        raise InputDataError(path, "does not match its STAC item: " + "; ".join(found), item=item)
+
+
+def _first_set(fields: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
+    for name in names:
+        if fields.get(name) is not None:
+            return name, fields[name]
+    return None
+
+
+_CRS_FIELDS = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
+
+
+def asset_declaration(item: Any, key: str) -> dict[str, Any]:
+    """What a STAC item declares about its asset ``key``: the keyword arguments of
+    :func:`check_asset_matches` (crs, transform, shape, dtype, nodata), only those stated.
+
+    ``proj:*`` on the asset take precedence over ``proj:*`` on the item (the projection
+    extension's rule: Planetary Computer S1 items state them on the item, Earth Search S2
+    items state ``proj:epsg`` on the item and ``proj:transform``/``proj:shape`` per asset);
+    ``raster:bands`` is read from the asset (first band). ``item`` is a pystac Item.
+    """
+    asset = item.assets[key]
+    fields, props = asset.extra_fields, item.properties
+    out: dict[str, Any] = {}
+    crs = _first_set(fields, _CRS_FIELDS) or _first_set(props, _CRS_FIELDS)
+    if crs is not None:
+        name, value = crs
+        out["crs"] = json.dumps(value) if name == "proj:projjson" else value
+    for ours, theirs in (("transform", "proj:transform"), ("shape", "proj:shape")):
+        value = fields[theirs] if fields.get(theirs) is not None else props.get(theirs)
+        if value is not None:
+            out[ours] = value
+    bands = fields.get("raster:bands") or []
+    if bands and isinstance(bands[0], Mapping):
+        if bands[0].get("data_type") is not None:
+            out["dtype"] = str(bands[0]["data_type"])
+        if bands[0].get("nodata") is not None:
+            out["nodata"] = bands[0]["nodata"]
+    return out
+
+
 def _aligned_window(
     src: rasterio.io.DatasetReader, grid: GridSpec, window: Window
 ) -> Window | None:
@@ -225,13 +401,15 @@ def read_on_grid(
     item: str | None = None,
     band: int = 1,
     expected_count: int = 1,
+    declared: Mapping[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One band of an asset on ``window`` of the analysis ``grid``: (values, valid mask).
 
     An asset already on the grid is read directly; one in another CRS, resolution or
     alignment is warped onto it (rasterio WarpedVRT, ``resampling``). Pixels outside the
     asset's footprint or equal to its nodata are invalid. Bad files raise InputDataError
-    naming the file, the item and the problem.
+    naming the file, the item and the problem; so does a file that is not what its item
+    ``declared`` (``asset_declaration``: checked on the dataset opened for the read).
     """
     p = Path(path)
     if not p.is_file():
@@ -244,6 +422,8 @@ def read_on_grid(
                 )
             if src.crs is None:
                 raise InputDataError(path, "raster has no CRS", item=item)
+            if declared:
+                check_asset_matches(path, item=item, dataset=src, **declared)
             aligned = _aligned_window(src, grid, window)
             if aligned is not None:  # exact: same pixels, possibly partial coverage
                 # boundless reads go through a VRT (5x slower): only where the window leaves
