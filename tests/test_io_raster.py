@@ -299,6 +299,9 @@ def test_a_gdal_path_is_checked_like_a_local_file():
         check_asset_matches(mem.name, **DECLARED, dtype="uint16")
         problem = _refusal(mem.name, **DECLARED, dtype="int16")
         assert problem.endswith("data type uint16 in the file, int16 in the item")
+    # a URL that cannot be opened is GDAL's error (the acquisition retries those), not ours
+    with pytest.raises(rasterio.errors.RasterioIOError):
+        check_asset_matches("/vsimem/gone.tif", crs=32632)
 
 
 def test_an_unopenable_file_or_unusable_declaration_is_refused(tmp_path):

@@ -291,6 +291,12 @@ def _mismatches(src: rasterio.io.DatasetReader, declared: Mapping[str, Any]) -> 
     return found
 
 
+def _is_remote(path: str | os.PathLike[str]) -> bool:
+    """A URL or a GDAL virtual path (/vsicurl/, /vsis3/, /vsimem/...), not a local file."""
+    text = os.fspath(path)
+    return "://" in text or text.startswith("/vsi")
+
+
 def check_asset_matches(
     path: str | os.PathLike[str],
     *,
@@ -315,7 +321,9 @@ def check_asset_matches(
 
     Only the header is read. ``path`` is a local path or any GDAL URL (``https://``,
     ``/vsis3/``...); pass an already open ``dataset`` to check it without opening the
-    file again (``path`` then only names it in the error).
+    file again (``path`` then only names it in the error). A local file that cannot be
+    opened is an InputDataError; a URL that cannot be opened raises GDAL's own error
+    (a RasterioError), which a caller may retry as the network failure it usually is.
     """
     declared = _declared(
         path, item, crs=crs, transform=transform, shape=shape, dtype=dtype, nodata=nodata
@@ -327,6 +335,8 @@ def check_asset_matches(
             with rasterio.open(path) as src:
                 found = _mismatches(src, declared)
         except _GDAL_ERRORS as exc:
+            if _is_remote(path):
+                raise
             raise InputDataError(
                 path, f"cannot open as a raster: {_describe(exc)}", item=item
             ) from exc
