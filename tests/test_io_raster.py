@@ -366,3 +366,16 @@ def test_asset_declaration_of_real_archive_items():
         "dtype": "float32",
         "nodata": -32768,
     }
+
+
+def test_float32_nodata_matches_its_float64_spelling_in_the_item(tmp_path):
+    """GDAL stores a float32 file's nodata -3.4e38 as float32; the item's JSON spells the
+    same number in float64 (real Sentinel-1 GeoTIFFs in shared/realdata have it)."""
+    from ecoembed.io.raster import check_asset_matches
+
+    path = tmp_path / "vv.tif"
+    t = Affine(30.0, 0.0, 594555.0, 0.0, -30.0, 8003065.0)
+    write_cog(path, np.zeros((8, 8), np.float32), crs=32720, transform=t, nodata=-3.4e38)
+    check_asset_matches(path, crs=32720, transform=t, shape=(8, 8), nodata=-3.4e38)
+    with pytest.raises(InputDataError, match="nodata"):
+        check_asset_matches(path, nodata=-3.3e38)

@@ -286,7 +286,14 @@ def _mismatches(src: rasterio.io.DatasetReader, declared: Mapping[str, Any]) -> 
     want = declared.get("nodata")
     if want is not None and src.nodata is not None:
         have_nd = float(src.nodata)
-        if not ((math.isnan(want) and math.isnan(have_nd)) or want == have_nd):
+        # compared in the file's own type: a float32 file's -3.4e38 is the item's -3.4e+38
+        kind = np.dtype(src.dtypes[0])
+        same = (
+            np.asarray(want).astype(kind) == np.asarray(have_nd).astype(kind)
+            if kind.kind == "f" and np.isfinite(want) and abs(want) <= np.finfo(kind).max
+            else want == have_nd
+        )
+        if not ((math.isnan(want) and math.isnan(have_nd)) or same):
             found.append(f"nodata {have_nd:g} in the file, {want:g} in the item")
     return found
 
