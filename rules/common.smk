@@ -9,6 +9,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from ecoembed.config import config_hash, validate_config
+from ecoembed.io.credentials import check_credentials
 from ecoembed.io.names import FIGURE_NAMES, fluxnet_dd_filename, gpp_input_set_names
 from ecoembed.synth import plan
 
@@ -43,6 +44,8 @@ if SYNTHETIC:
     SITES = plan.site_plan(SYNTH_CFG)
     FIRST_YEAR, LAST_YEAR = plan.years(SYNTH_CFG)
 else:
+    # The account keys the sources need, before any job is planned or submitted.
+    check_credentials(STAC_CFG)
     TILES = [s["id"] for s in STAC_CFG["sites"]]
     SITES = [plan.SitePlan(s["id"], s["id"], s["igbp"], 0) for s in STAC_CFG["sites"]]
     FIRST_YEAR, LAST_YEAR = plan.years(STAC_CFG)
@@ -52,16 +55,15 @@ TILE_PATTERN = "|".join(re.escape(t) for t in TILES)  # constrains the {tile} wi
 TILE_RAW = f"{RAW}/tiles/{{tile}}" if SYNTHETIC else f"{RAW}/tiles/{{tile}}/items.json"
 
 
-def acquisition_dirs(wildcards):
-    """A real tile's acquisition folders, from the manifest its STAC search wrote
-    (checkpoint stac_search in rules/acquire.smk)."""
-    from ecoembed.io.acquire import acquisition_ids
+def acquisition_batches(wildcards):
+    """A real tile's batch item collections (rule acquire), from the manifest its STAC
+    search wrote (checkpoint stac_search in rules/acquire.smk)."""
+    from ecoembed.io.acquire import acquisition_batches
 
     manifest = checkpoints.stac_search.get(tile=wildcards.tile).output.manifest
     return [
-        f"{RAW}/tiles/{wildcards.tile}/{collection}/{acq}"
-        for collection, ids in acquisition_ids(manifest).items()
-        for acq in ids
+        f"{RAW}/tiles/{wildcards.tile}/batches/{batch}.json"
+        for batch in acquisition_batches(manifest, STAC_CFG["batch_size"])
     ]
 
 

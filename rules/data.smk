@@ -55,6 +55,9 @@ rule flux_files:
         # one source per output file, in the same order
         sources=[f"{SYNTH}/flux/{s.tile}/{flux_file(s.site_id)}" for s in SITES],
         tables=[f"{SYNTH}/flux/{t}/sites_{t}.csv" for t in TILES],
+        # every tower must have GPP of this partitioning and quality (checked here)
+        partitioning=config["gpp"]["partitioning"],
+        min_qc=config["gpp"]["min_qc"],
     log:
         f"{LOGS}/flux_files.log",
     threads: 1

@@ -5,11 +5,20 @@ workflow run in stac mode in tests/test_workflow_stac.py).
 Scenes are written in EPSG:32633 at other resolutions than the 10 m tile grid; their
 values are planes over tile-grid coordinates (:func:`field_dn`, :func:`field_power`), so
 what lands on the tile can be checked pixel by pixel.
+
+The items are shaped like the real ones in ../shared/realdata/stac_items/ (README section
+5): ``proj:epsg`` on the item; S2 as Element 84 Earth Search v1 publishes it (common asset
+names, ``proj:transform``/``proj:shape`` per asset, ``grid:code`` for the MGRS tile,
+``raster:bands`` offset -0.1 from baseline 04.00 on together with
+``earthsearch:boa_offset_applied``); S1 as Planetary Computer publishes RTC (``proj:*`` on
+the item, 10 m float32 ``vv``/``vh`` with nodata -32768, ``file:size`` and a bare MD5
+``file:checksum`` per asset).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -133,13 +142,22 @@ class Archive:
             collection=kind,
         )
         ProjectionExtension.add_to(item)
-        item.properties["proj:code"] = f"EPSG:{SRC_EPSG}"
+        item.properties["proj:epsg"] = SRC_EPSG  # as Earth Search and Planetary Computer
         return item
 
-    def _asset(self, item, key, path, t, shape, raster_band: dict) -> None:
+    def _asset(
+        self, item, key, path, t, shape, raster_band: dict, *, per_asset_proj=True, file_info=False
+    ) -> None:
         asset = pystac.Asset(str(path), media_type=pystac.MediaType.COG, roles=["data"])
-        asset.extra_fields["proj:transform"] = list(t)[:6]
-        asset.extra_fields["proj:shape"] = list(shape)
+        if per_asset_proj:
+            asset.extra_fields["proj:transform"] = list(t)[:6]
+            asset.extra_fields["proj:shape"] = list(shape)
+        else:  # Planetary Computer's RTC: one grid for both polarisations, on the item
+            item.properties["proj:transform"] = list(t)[:6] + [0.0, 0.0, 1.0]
+            item.properties["proj:shape"] = list(shape)
+        if file_info:  # as Planetary Computer states them: size, and a bare MD5 hex digest
+            asset.extra_fields["file:size"] = Path(path).stat().st_size
+            asset.extra_fields["file:checksum"] = hashlib.md5(Path(path).read_bytes()).hexdigest()
         asset.extra_fields["raster:bands"] = [raster_band]
         item.add_asset(key, asset)
 
@@ -153,18 +171,32 @@ class Archive:
         rows: slice = slice(None),
         cloud_east: bool = False,
         with_offset: bool = True,
+        boa_offset_applied: bool | None = None,
         shift_m: float = 0.0,
+        mgrs: str = "33UUS",
     ) -> pystac.Item:
-        """Earth Search naming (red, nir, scl); 10 m bands at 15 m, 20 m bands and SCL at 30 m."""
+        """Earth Search naming (red, nir, scl); 10 m bands at 15 m, 20 m bands and SCL at 30 m.
+
+        ``with_offset``: ``raster:bands`` with scale 1e-4 and, as Earth Search states it,
+        offset -0.1 from baseline 04.00 on (else no scale/offset, as Planetary Computer).
+        ``boa_offset_applied``: the Earth Search flag; True shifts the DNs by the offset,
+        as Element 84 did, so that reflectance = DN * 1e-4 although raster:bands says -0.1.
+        Either way :func:`field_dn` is what the reflectance x 1e4 is meant to read back as,
+        less 1000 for an unshifted 04.00 scene.
+        """
         half = 1200.0
         props = {
             "platform": "sentinel-2b",
             "s2:processing_baseline": baseline,
             "eo:cloud_cover": cloud,
+            "grid:code": f"MGRS-{mgrs}",
         }
+        if boa_offset_applied is not None:
+            props["earthsearch:boa_offset_applied"] = boa_offset_applied
         item = self._item("sentinel-2-l2a", item_id, when, props, half, shift_m)
         folder = self.root / "scenes" / item_id
         offset = -0.1 if baseline >= "04.00" else 0.0
+        shift = -1000.0 if boa_offset_applied else 0.0
         for band, key in COMMON.items():
             if band == "SCL":
                 centre_x = self.centre[0]
@@ -180,7 +212,7 @@ class Archive:
                     folder / f"{key}.tif",
                     res,
                     half,
-                    lambda x, y, _c=self.centre: np.rint(field_dn(x, y, _c)),
+                    lambda x, y, _c=self.centre: np.rint(field_dn(x, y, _c) + shift),
                     np.uint16,
                     0,
                     rows,
@@ -195,7 +227,8 @@ class Archive:
     def s1_scene(
         self, item_id: str, when: dt.datetime, *, orbit: str, rows: slice = slice(None)
     ) -> pystac.Item:
-        """Planetary Computer naming (vv, vh), float32 linear gamma0 at 20 m, nodata -32768."""
+        """Planetary Computer RTC: vv, vh float32 linear gamma0 at 10 m, nodata -32768,
+        projection on the item, file:size and file:checksum on each asset."""
         half = 1200.0
         props = {
             "platform": "SENTINEL-1A",
@@ -207,7 +240,7 @@ class Archive:
         for key, factor in (("vv", 1.0), ("vh", 0.2)):
             t, shape = self._raster(
                 folder / f"{key}.tif",
-                20.0,
+                10.0,
                 half,
                 lambda x, y, f=factor, _c=self.centre: f * field_power(x, y, _c),
                 np.float32,
@@ -220,7 +253,9 @@ class Archive:
                 folder / f"{key}.tif",
                 t,
                 shape,
-                {"nodata": -32768, "data_type": "float32"},
+                {"nodata": -32768, "data_type": "float32", "spatial_resolution": 10.0},
+                per_asset_proj=False,
+                file_info=True,
             )
         self.items["sentinel-1-rtc"].append(item)
         return item

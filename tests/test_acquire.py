@@ -71,14 +71,25 @@ def archive(tmp_path_factory):
         with_offset=False,
     )
     # after processing baseline 04.00: DN offset -1000; cloud over the east half
-    a.s2_scene("S2B_B", utc(2022, 7, 1, 10, 20, 29), baseline="04.00", cloud=30, cloud_east=True)
+    a.s2_scene(
+        "S2B_B",
+        utc(2022, 7, 1, 10, 20, 29),
+        baseline="04.00",
+        cloud=30,
+        cloud_east=True,
+        boa_offset_applied=False,
+    )
+    # 04.00 with the DNs shifted by Element 84 (raster:bands still says -0.1)
+    a.s2_scene(
+        "S2B_D", utc(2022, 8, 1, 10, 20, 29), baseline="04.00", cloud=5, boa_offset_applied=True
+    )
     a.s2_scene("S2B_cloudy", utc(2019, 6, 11, 10, 20, 31), baseline="02.12", cloud=85)
     a.s2_scene("S2B_before", utc(2018, 12, 30, 10, 20, 31), baseline="02.12", cloud=5)
     a.s2_scene(
         "S2B_elsewhere", utc(2019, 7, 1, 10, 20, 31), baseline="02.12", cloud=5, shift_m=40_000
     )
     a.s1_scene("S1A_asc", utc(2019, 6, 3, 17, 5, 0), orbit="ascending")
-    a.s1_scene("S1A_desc", utc(2019, 6, 4, 5, 40, 0), orbit="descending", rows=slice(0, 60))
+    a.s1_scene("S1A_desc", utc(2019, 6, 4, 5, 40, 0), orbit="descending", rows=slice(0, 120))
     return {"catalog": a.save(), "grid": grid, "centre": a.centre}
 
 
@@ -90,14 +101,16 @@ def acquired(archive, tmp_path_factory):
     study = study_cfg(archive["catalog"], resampling="bilinear")
     manifest = raw / "manifests" / f"{SITE['id']}.json"
     acquire.search_tile(SITE["id"], SITE, study, manifest)
-    dirs = []
-    for collection, ids in acquire.acquisition_ids(manifest).items():
-        for acq in ids:
-            out = raw / "tiles" / SITE["id"] / collection / acq
-            acquire.acquire_acquisition(manifest, acq, out, resampling="bilinear", backoff_s=0)
-            dirs.append(out)
-    items_json = raw / "tiles" / SITE["id"] / "items.json"
-    acquire.write_tile_items(manifest, dirs, items_json)
+    tile_dir = raw / "tiles" / SITE["id"]
+    batches = []
+    for batch in acquire.acquisition_batches(manifest, 2):
+        out = tile_dir / "batches" / f"{batch}.json"
+        acquire.acquire_batch(
+            manifest, batch, tile_dir, out, batch_size=2, resampling="bilinear", backoff_s=0
+        )
+        batches.append(out)
+    items_json = tile_dir / "items.json"
+    acquire.write_tile_items(manifest, batches, items_json)
     catalog = raw / "catalog.json"
     stac.build_catalog([items_json], catalog)
     cube_path = raw.parent / "cube.zarr"
@@ -125,7 +138,7 @@ def test_search_keeps_what_intersects_the_period_and_cloud_limit(acquired):
     acqs = acquired["manifest"]["acquisitions"]
     by_kind = {k: [a for a in acqs if a["kind"] == k] for k in ("s2", "s1")}
     # not the 85 % cloudy scene, nor the one before the period, nor the one 40 km away
-    assert [len(a["items"]) for a in by_kind["s2"]] == [2, 1]  # the two granules: one overpass
+    assert [len(a["items"]) for a in by_kind["s2"]] == [2, 1, 1]  # two granules: one overpass
     assert {i["id"] for i in by_kind["s2"][0]["items"]} == {"S2B_A_north", "S2B_A_south"}
     assert [a["id"] for a in by_kind["s1"]] == [
         "S1A_IW_GRDH_20190603T170500_ASC_DE-Xyz",
@@ -176,20 +189,33 @@ def test_scenes_in_another_zone_are_resampled_onto_the_tile(acquired, archive):
 
 
 def test_cube_reads_the_acquired_tile_with_each_scenes_dn_offset(acquired, archive):
-    """Baseline 02.12 (no raster:bands, offset 0) and 04.00 (offset -0.1): both give the
-    same reflectance plane in the cube, so the offset went from the source into the item."""
+    """Baseline 02.12 (no raster:bands: the baseline rule, offset 0), 04.00 (raster:bands
+    -0.1, flag false) and 04.00 with Earth Search's DNs already shifted (flag true, while
+    raster:bands still says -0.1): all three give the same reflectance plane in the cube,
+    so each scene's offset was decided from what its item says and went into our item."""
     cube, grid, centre = acquired["cube"], archive["grid"], archive["centre"]
     assert cube.rio.crs.to_epsg() == 32632 and cube.rio.transform() == grid.transform
     x, y = tile_centres(grid, 10.0)
     want = field_dn(x, y, centre) * 1e-4
-    assert cube.sizes["time"] == 2
+    assert cube.sizes["time"] == 3
     old = cube["s2"].sel(band="B08").values[0]
     np.testing.assert_allclose(old, want, atol=2e-4)
     new = cube["s2"].sel(band="B08").values[1]
     np.testing.assert_allclose(new, want - 0.1, atol=2e-4)
+    shifted = cube["s2"].sel(band="B08").values[2]
+    np.testing.assert_allclose(shifted, want - 0.1, atol=2e-4)  # not want - 0.2
     items = [i for i in acquired["items"] if i.collection_id == stac.S2_COLLECTION_ID]
     offsets = [i.assets["B08"].extra_fields["raster:bands"][0]["offset"] for i in items]
-    assert offsets == [0.0, -0.1]
+    assert offsets == [0.0, -0.1, 0.0]
+    rules = [i.properties["ecoembed:dn_offset_rule"] for i in items]
+    assert rules == [
+        "s2:processing_baseline 02.12",
+        "raster:bands",
+        "earthsearch:boa_offset_applied: true",
+    ]
+    assert all("earthsearch:boa_offset_applied" not in i.properties for i in items)
+    # the MGRS tile from Earth Search's grid:code
+    assert {i.properties["s2:mgrs_tile"] for i in items} == {"33UUS"}
     # the cloud of the second date is masked (east half, with the dilation), not the first
     valid = cube["s2_valid"].values
     assert valid[0].all()
@@ -304,3 +330,124 @@ def test_site_file_names_of_the_releases_and_ties(tmp_path):
     assert "FULLSET_DD" in find_site_file(tmp_path, "DE-Tha").name
     with pytest.raises(InputDataError, match="several FLUXNET files of site DE-Gri"):
         find_site_file(tmp_path, "DE-Gri")
+
+
+# --- sources that refuse, keys that are missing, catalogs that point elsewhere ------------
+
+
+def test_missing_key_stops_the_acquisition_before_any_download(acquired, tmp_path, monkeypatch):
+    from ecoembed.io.credentials import MissingCredentialsError
+
+    manifest = dict(acquired["manifest"])
+    manifest["sources"] = {
+        **manifest["sources"],
+        "s1": {**manifest["sources"]["s1"], "key_env": "ECOEMBED_TEST_KEY"},
+    }
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    monkeypatch.delenv("ECOEMBED_TEST_KEY", raising=False)
+    monkeypatch.setattr(acquire, "_load", lambda *a, **k: pytest.fail("downloaded"))
+    acq = next(a["id"] for a in manifest["acquisitions"] if a["kind"] == "s1")
+    with pytest.raises(MissingCredentialsError, match="stac.s1: ECOEMBED_TEST_KEY is not set"):
+        acquire.acquire_acquisition(path, acq, tmp_path / "out")
+    # a batch stops at once too, rather than trying every acquisition
+    with pytest.raises(MissingCredentialsError):
+        acquire.acquire_batch(
+            path, "sentinel-1-rtc-001", tmp_path / "tile", tmp_path / "b.json", batch_size=25
+        )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "b.json").exists()
+
+
+def test_refused_download_is_not_retried(acquired, tmp_path, monkeypatch):
+    from ecoembed.io.remote import AccessRefusedError
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(1)
+        raise RasterioIOError("HTTP response code: 403")
+
+    monkeypatch.setattr(acquire, "_load", refuse)
+    acq = acquired["manifest"]["acquisitions"][0]["id"]
+    with pytest.raises(AccessRefusedError, match=r"access refused \(HTTP 403\), not retried"):
+        acquire.acquire_acquisition(
+            acquired["manifest_path"], acq, tmp_path / "x", retries=4, backoff_s=30
+        )
+    assert calls == [1] and not (tmp_path / "x").exists()
+
+
+def test_static_source_catalog_linking_to_the_network_is_refused(archive, tmp_path):
+    import shutil
+
+    root = Path(archive["catalog"]).parent
+    copy = tmp_path / "stac"
+    shutil.copytree(root, copy)
+    catalog = copy / "catalog.json"
+    d = json.loads(catalog.read_text())
+    for link in d["links"]:
+        if link["rel"] == "child" and "sentinel-2" in link["href"]:
+            link["href"] = "https://example.org/sentinel-2-l2a/collection.json"
+    catalog.write_text(json.dumps(d))
+    study = study_cfg(catalog)
+    with pytest.raises(InputDataError, match="links to a URL"):
+        acquire.search_tile(SITE["id"], SITE, study, tmp_path / "m.json")
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_batches_reuse_finished_acquisitions_and_redo_changed_ones(acquired, tmp_path):
+    """A batch re-run after a failure fetches only the missing acquisition; one whose
+    settings changed (resampling) is acquired again, not reused."""
+    manifest = acquired["manifest_path"]
+    tile = tmp_path / "tile"
+    out = tmp_path / "batch.json"
+    first = acquire.acquire_batch(manifest, "sentinel-2-l2a-001", tile, out, batch_size=3)
+    assert [i.id for i in first] == [
+        a["id"] for a in acquired["manifest"]["acquisitions"] if a["kind"] == "s2"
+    ]
+    import shutil
+
+    stamps = {i.id: (tile / "sentinel-2-l2a" / i.id / "B04.tif").stat().st_mtime_ns for i in first}
+    lost = tile / "sentinel-2-l2a" / first[1].id
+    shutil.rmtree(lost)
+    again = acquire.acquire_batch(manifest, "sentinel-2-l2a-001", tile, out, batch_size=3)
+    assert [i.id for i in again] == [i.id for i in first]
+    new = {i.id: (tile / "sentinel-2-l2a" / i.id / "B04.tif").stat().st_mtime_ns for i in first}
+    assert new[first[0].id] == stamps[first[0].id] and new[first[2].id] == stamps[first[2].id]
+    assert lost.is_dir()
+    acquire.acquire_batch(
+        manifest, "sentinel-2-l2a-001", tile, out, batch_size=3, resampling="bilinear"
+    )
+    redone = {i.id: (tile / "sentinel-2-l2a" / i.id / "B04.tif").stat().st_mtime_ns for i in first}
+    assert all(redone[k] != new[k] for k in redone)
+    with pytest.raises(InputDataError, match="no batch 'sentinel-2-l2a-009'"):
+        acquire.acquire_batch(manifest, "sentinel-2-l2a-009", tile, out, batch_size=3)
+
+
+@pytest.mark.parametrize("fault", ["float32", "shifted"])
+def test_source_asset_unlike_its_item_is_refused_before_loading(acquired, tmp_path, fault):
+    """A source COG that holds float32 reflectance where the item says uint16 DNs, or that
+    lies elsewhere than the item's proj:transform says, is refused naming the file; no
+    acquisition folder is left."""
+    import shutil
+
+    from ecoembed.io.raster import write_cog
+
+    manifest = json.loads(acquired["manifest_path"].read_text())
+    acq = manifest["acquisitions"][0]
+    src = Path(acq["items"][0]["assets"]["red"]["href"])
+    copy = tmp_path / "red.tif"
+    shutil.copy(src, copy)
+    with rasterio.open(copy) as f:
+        data, t, crs = f.read(1), f.transform, f.crs
+    if fault == "float32":
+        write_cog(copy, data.astype(np.float32) * 1e-4, crs=crs, transform=t, nodata=np.nan)
+        want = r"data type float32 in the file, uint16 in the item"
+    else:
+        write_cog(copy, data, crs=crs, transform=t * t.translation(500, 0), nodata=0)
+        want = r"transform .* in the file, .* in the item"
+    acq["items"][0]["assets"]["red"]["href"] = str(copy)
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(InputDataError, match=rf"red.tif \(item S2B_A_north\).*{want}"):
+        acquire.acquire_acquisition(path, acq["id"], tmp_path / "out", retries=0)
+    assert not (tmp_path / "out").exists()

@@ -212,7 +212,7 @@ def test_item_collection_stores_relative_hrefs(tmp_path):
     assert d["features"][0]["assets"]["B02"]["href"] == "../raw/S2A_T1_20230601/B02.tif"
     assert d["features"][1]["assets"]["vv"]["href"] == "../raw/S1A_T1_20230602/vv.tif"
 
-    back = stac.read_item_collection(path)
+    back = stac.read_item_collection(path, within=tmp_path)  # the assets are in a sibling
     assert [i.id for i in back] == ["S2A_T1_20230601", "S1A_T1_20230602"]
     assert back[0].assets["B02"].href == original
     assert RasterExtension.ext(back[0].assets["B02"]).bands[0].scale == 1e-4
@@ -223,11 +223,19 @@ def test_item_collection_relative_input_hrefs_are_cwd_relative(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     item = _s1(tmp_path, write=False)
     item.assets["vv"].href = "results/raw/vv.tif"  # as a Snakemake rule would pass it
-    item.assets["vh"].href = "https://example.org/vh.tif"
+    item.assets["vh"].href = "results/raw/vh.tif"
     stac.write_item_collection([item], tmp_path / "results" / "items" / "T1.json")
-    (back,) = stac.read_item_collection(tmp_path / "results" / "items" / "T1.json")
+    (back,) = stac.read_item_collection(
+        tmp_path / "results" / "items" / "T1.json", within=tmp_path / "results"
+    )
     assert back.assets["vv"].href == str(tmp_path / "results" / "raw" / "vv.tif")
-    assert back.assets["vh"].href == "https://example.org/vh.tif"
+    # a URL is kept on writing, but the raw layout is local: reading refuses it
+    item.assets["vh"].href = "https://example.org/vh.tif"
+    stac.write_item_collection([item], tmp_path / "results" / "items" / "T2.json")
+    d = json.loads((tmp_path / "results" / "items" / "T2.json").read_text())
+    assert d["features"][0]["assets"]["vh"]["href"] == "https://example.org/vh.tif"
+    with pytest.raises(InputDataError, match="is a URL, not a file"):
+        stac.read_item_collection(tmp_path / "results" / "items" / "T2.json", within=tmp_path)
 
 
 def test_read_item_collection_errors(tmp_path):
@@ -262,14 +270,14 @@ def _two_tiles(root):
 
 def test_build_catalog_layout_and_readback(tmp_path):
     paths = _two_tiles(tmp_path)
-    catalog_path = tmp_path / "stac" / "catalog.json"
+    catalog_path = tmp_path / "catalog.json"
     stac.build_catalog(paths, catalog_path, title="test inputs")
 
-    s2_json = tmp_path / "stac" / "sentinel-2-l2a" / "S2A_T1_20230601" / "S2A_T1_20230601.json"
+    s2_json = tmp_path / "sentinel-2-l2a" / "S2A_T1_20230601" / "S2A_T1_20230601.json"
     assert s2_json.is_file()
-    assert (tmp_path / "stac" / "sentinel-1-rtc" / "collection.json").is_file()
+    assert (tmp_path / "sentinel-1-rtc" / "collection.json").is_file()
     d = json.loads(s2_json.read_text())
-    assert d["assets"]["B02"]["href"] == "../../../raw/S2A_T1_20230601/B02.tif"
+    assert d["assets"]["B02"]["href"] == "../../raw/S2A_T1_20230601/B02.tif"
     assert not any(link["rel"] == "self" for link in d["links"])  # self-contained
 
     cat = pystac.Catalog.from_file(str(catalog_path))
@@ -300,10 +308,10 @@ def test_build_catalog_layout_and_readback(tmp_path):
 
 def test_catalog_is_relocatable(tmp_path):
     paths = _two_tiles(tmp_path / "a")
-    stac.build_catalog(paths, tmp_path / "a" / "stac" / "catalog.json")
+    stac.build_catalog(paths, tmp_path / "a" / "catalog.json")
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     shutil.rmtree(tmp_path / "a")
-    items = stac.read_catalog_items(tmp_path / "b" / "stac" / "catalog.json", tile="T1")
+    items = stac.read_catalog_items(tmp_path / "b" / "catalog.json", tile="T1")
     assert len(items) == 2
     for item in items:
         for asset in item.assets.values():
@@ -317,8 +325,8 @@ def test_build_catalog_rejects_duplicate_ids(tmp_path):
     path2 = tmp_path / "items" / "T1_again.json"
     shutil.copy(path1, path2)
     with pytest.raises(InputDataError, match=r"T1_again.json \(item S1A_T1_20230602\): dup"):
-        stac.build_catalog([path1, path2], tmp_path / "stac" / "catalog.json")
-    assert not (tmp_path / "stac").exists()
+        stac.build_catalog([path1, path2], tmp_path / "catalog.json")
+    assert not (tmp_path / "catalog.json").exists() and not (tmp_path / "sentinel-1-rtc").exists()
 
 
 def test_interrupted_build_leaves_no_catalog_json(tmp_path, monkeypatch):
@@ -334,9 +342,9 @@ def test_interrupted_build_leaves_no_catalog_json(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pystac.Item, "save_object", failing_save)
     with pytest.raises(OSError, match="disk full"):
-        stac.build_catalog(paths, tmp_path / "stac" / "catalog.json")
-    assert not (tmp_path / "stac" / "catalog.json").exists()
-    leftovers = [p.name for p in (tmp_path / "stac").rglob(".*")]
+        stac.build_catalog(paths, tmp_path / "catalog.json")
+    assert not (tmp_path / "catalog.json").exists()
+    leftovers = [p.name for p in tmp_path.rglob(".*")]
     assert leftovers == []  # no temporary files either
 
 
@@ -344,11 +352,11 @@ def test_read_catalog_errors(tmp_path):
     with pytest.raises(InputDataError, match="catalog.json: STAC catalog does not exist"):
         stac.read_catalog_items(tmp_path / "catalog.json")
     paths = _two_tiles(tmp_path)
-    catalog_path = tmp_path / "stac" / "catalog.json"
+    catalog_path = tmp_path / "catalog.json"
     stac.build_catalog(paths, catalog_path)
     with pytest.raises(InputDataError, match="no collection 'landsat'"):
         stac.read_catalog_items(catalog_path, collection_id="landsat")
-    gone = tmp_path / "stac" / "sentinel-1-rtc" / "S1A_T2_20230604" / "S1A_T2_20230604.json"
+    gone = tmp_path / "sentinel-1-rtc" / "S1A_T2_20230604" / "S1A_T2_20230604.json"
     gone.unlink()
     with pytest.raises(InputDataError, match="S1A_T2_20230604.json: unreadable STAC item"):
         stac.read_catalog_items(catalog_path)
@@ -377,3 +385,97 @@ def test_item_without_projection_is_an_error_naming_the_item():
     del item.properties["proj:code"]
     with pytest.raises(InputDataError, match=r"tile07.*no projection information"):
         stac.item_grid(item, "catalog.json")
+
+
+# --- catalogs someone gave us: nothing outside their folder, nothing over the network ------
+
+
+def _collection_with(tmp_path, href: str, item_id: str = "S1A_T1_20230602") -> object:
+    path = tmp_path / "tiles" / "T1" / "items.json"
+    stac.write_item_collection([_s1(tmp_path / "tiles" / "T1", item_id=item_id)], path)
+    d = json.loads(path.read_text())
+    d["features"][0]["assets"]["vv"]["href"] = href
+    path.write_text(json.dumps(d))
+    return path
+
+
+@pytest.mark.parametrize(
+    "href, problem",
+    [
+        ("../../../outside/vv.tif", "points outside the folder"),
+        ("/etc/passwd", "points outside the folder"),
+        ("http://example.org/vv.tif", "is a URL, not a file"),
+        ("s3://bucket/vv.tif", "is a URL, not a file"),
+    ],
+)
+def test_item_collection_asset_outside_its_folder_is_refused(tmp_path, href, problem):
+    path = _collection_with(tmp_path, href)
+    with pytest.raises(InputDataError, match=r"items.json \(item S1A_T1_20230602\): asset href"):
+        stac.read_item_collection(path)
+    with pytest.raises(InputDataError, match=problem):
+        stac.read_item_collection(path)
+    # a folder above that holds it is allowed when the caller says so
+    if href.startswith("../"):
+        assert stac.read_item_collection(path, within=tmp_path.parent.parent)
+
+
+@pytest.mark.parametrize("bad_id", ["../../evil", "a/b", ".hidden", "x/../../y", ""])
+def test_unsafe_item_ids_are_refused_before_anything_is_written(tmp_path, bad_id):
+    path = tmp_path / "tiles" / "T1" / "items.json"
+    stac.write_item_collection([_s1(tmp_path / "tiles" / "T1")], path)
+    d = json.loads(path.read_text())
+    d["features"][0]["id"] = bad_id
+    path.write_text(json.dumps(d))
+    with pytest.raises(InputDataError, match="cannot name a file"):
+        stac.build_catalog([path], tmp_path / "raw" / "catalog.json")
+    assert not (tmp_path / "raw").exists() and not (tmp_path.parent / "evil").exists()
+
+
+def _catalog(tmp_path):
+    paths = _two_tiles(tmp_path)
+    catalog_path = tmp_path / "catalog.json"
+    stac.build_catalog(paths, catalog_path)
+    return catalog_path
+
+
+def test_catalog_links_to_urls_are_refused_not_fetched(tmp_path, monkeypatch):
+    catalog_path = _catalog(tmp_path)
+    d = json.loads(catalog_path.read_text())
+    for link in d["links"]:
+        if link["rel"] == "child":
+            link["href"] = "http://example.org/sentinel-2-l2a/collection.json"
+    catalog_path.write_text(json.dumps(d))
+    fetched = []
+    monkeypatch.setattr(
+        pystac.stac_io.DefaultStacIO,
+        "_read_text_from_url"
+        if hasattr(pystac.stac_io.DefaultStacIO, "_read_text_from_url")
+        else "read_text_from_href",
+        lambda self, href, *a, **k: fetched.append(href) or "{}",
+    )
+    with pytest.raises(InputDataError, match="links to a URL"):
+        stac.read_catalog_items(catalog_path)
+    assert fetched == []
+
+
+def test_catalog_links_and_assets_outside_its_folder_are_refused(tmp_path):
+    catalog_path = _catalog(tmp_path / "raw")
+    # an item link that climbs out of the catalog's folder
+    coll = tmp_path / "raw" / "sentinel-1-rtc" / "collection.json"
+    d = json.loads(coll.read_text())
+    outside = tmp_path / "elsewhere.json"
+    item = next(lk for lk in d["links"] if lk["rel"] == "item")
+    shutil.copy(coll.parent / item["href"], outside)
+    item["href"] = "../../elsewhere.json"
+    coll.write_text(json.dumps(d))
+    with pytest.raises(InputDataError, match="link points outside the catalog's folder"):
+        stac.read_catalog_items(catalog_path)
+    # an asset that does
+    item["href"] = "./S1A_T1_20230602/S1A_T1_20230602.json"
+    coll.write_text(json.dumps(d))
+    item_path = coll.parent / "S1A_T1_20230602" / "S1A_T1_20230602.json"
+    di = json.loads(item_path.read_text())
+    di["assets"]["vv"]["href"] = "../../../elsewhere.tif"
+    item_path.write_text(json.dumps(di))
+    with pytest.raises(InputDataError, match=r"asset href .* points outside the folder"):
+        stac.read_catalog_items(catalog_path)

@@ -1,7 +1,7 @@
 """The workflow in real-data mode (data_source: stac), offline, end to end: the checkpoint
-stac_search, one acquire job per acquisition, tile_items, stac_catalog, flux_real and the
-cubes, run by Snakemake against a static STAC catalog of local COGs (tests/stac_archive.py)
-and the sites' FLUXNET files in a folder of their own."""
+stac_search, one acquire job per batch of acquisitions, tile_items, stac_catalog, flux_real,
+the plan and the cubes, run by Snakemake against a static STAC catalog of local COGs
+(tests/stac_archive.py) and the sites' FLUXNET files in a folder of their own."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def build_archive(root: Path) -> tuple[Path, dict]:
     a.s2_scene("S2B_cloudy", utc(2019, 6, 11, 10, 20, 31), cloud=85, **kw)  # over the limit
     a.s2_scene("S2B_before", utc(2018, 12, 30, 10, 20, 31), cloud=5, **kw)  # before the study
     a.s1_scene("S1A_asc", utc(2019, 6, 3, 17, 5, 0), orbit="ascending")
-    a.s1_scene("S1A_desc", utc(2020, 6, 4, 5, 40, 0), orbit="descending", rows=slice(0, 60))
+    a.s1_scene("S1A_desc", utc(2020, 6, 4, 5, 40, 0), orbit="descending", rows=slice(0, 120))
     a.over(grids["DE-Abc"])
     a.s2_scene("S2B_C", utc(2019, 8, 10, 10, 10, 19), baseline="02.14", cloud=5)
     a.s2_scene("S2B_after", utc(2021, 1, 2, 10, 10, 19), baseline="04.00", cloud=5)  # after
@@ -142,7 +142,7 @@ def study(tmp_path_factory):
     args = ("--cores", "2", "--configfile", str(configfile))
     # first a download that fails (an asset gone from the archive), the rest kept going;
     # then the asset back and the workflow run again, as a user would after a network fault
-    broken = root / "archive" / "scenes" / "S1A_C_asc" / "vh.tif"
+    broken = root / "archive" / "scenes" / "S1A_desc" / "vh.tif"
     broken.rename(broken.with_suffix(".away"))
     failed = snakemake(work, *TARGETS, *args, "--keep-going", timeout=600)
     broken.with_suffix(".away").rename(broken)
@@ -166,23 +166,58 @@ def jobs_of(log: str) -> dict[str, int]:
     return {rule: found.count(rule) for rule in set(found)}
 
 
-def test_one_search_per_site_and_one_job_per_acquisition(study):
+def test_one_search_per_site_and_one_job_per_batch(study):
+    """A site is a few jobs, not one per acquisition: here one batch per collection."""
     jobs = jobs_of(study["failed_log"])
-    n_acq = sum(len(ids) for by in EXPECTED.values() for ids in by.values())
-    assert jobs["stac_search"] == len(SITES) and jobs["acquire"] == n_acq, jobs
+    n_batches = sum(len(by) for by in EXPECTED.values())
+    assert jobs["stac_search"] == len(SITES) and jobs["acquire"] == n_batches, jobs
     # the tile with the failed download waits; the other tile is gathered
     assert jobs["tile_items"] == 1 and "stac_catalog" not in jobs and "cube" not in jobs, jobs
 
 
-def test_a_failed_download_leaves_nothing_and_the_rerun_fetches_only_it(study):
-    lost = EXPECTED["DE-Abc"]["sentinel-1-rtc"][0]
+def test_a_failed_download_fails_its_batch_and_the_rerun_fetches_only_it(study):
+    lost = EXPECTED["DE-Xyz"]["sentinel-1-rtc"][1]
+    kept = EXPECTED["DE-Xyz"]["sentinel-1-rtc"][0]
     failed = study["failed_log"]
-    assert "Error in rule acquire:" in failed and f"acquisition={lost}" in failed
+    assert "Error in rule acquire:" in failed and "batch=sentinel-1-rtc-001" in failed
+    log_dir = study["work"] / "results" / "logs" / "acquire" / "DE-Xyz"
     jobs = jobs_of(study["log"])
-    assert jobs["acquire"] == 1 and f"acquisition={lost}" in study["log"], jobs
+    assert jobs["acquire"] == 1 and "batch=sentinel-1-rtc-001" in study["log"], jobs
     assert "stac_search" not in jobs and "flux_real" not in jobs, jobs  # nothing searched again
     assert jobs["tile_items"] == 1 and jobs["stac_catalog"] == 1, jobs
     assert jobs["cube"] == len(SITES), jobs
+    # the re-run kept what the failed run had finished and fetched only the lost one
+    rerun = (log_dir / "sentinel-1-rtc-001.log").read_text()
+    assert "2 acquisitions, 1 reused from an earlier run, 1 acquired, 0 failed" in rerun, rerun
+    # the failed run named the lost acquisition and kept the finished one
+    assert "1 of 2 acquisitions failed" in failed and f"{lost}: " in failed, failed
+    assert kept in (study["raw"] / "manifests" / "DE-Xyz.json").read_text()
+
+
+def test_plan_tells_acquisitions_and_bytes_per_site(study):
+    args = ("--cores", "1", "--configfile", str(study["configfile"]))
+    run = snakemake(study["work"], "plan", *args)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert jobs_of(out) == {"plan": 1}, out  # the searches are done: no network again
+    table = pd.read_csv(study["raw"] / "plan.csv")
+    got = {(r.tile, r.collection): r.acquisitions for r in table.itertuples()}
+    want = {(t, c): len(ids) for t, by in EXPECTED.items() for c, ids in by.items()}
+    assert got == want
+    # S1 from the items' file:size, S2 (no file:size) from the tile's pixels
+    s1 = table[table.collection == "sentinel-1-rtc"]
+    assert (s1.share_from_file_size == 1.0).all() and (s1.approx_bytes > 0).all()
+    s2 = table[table.collection == "sentinel-2-l2a"]
+    assert (s2.share_from_file_size == 0.0).all()
+    # the tile's share of each source asset: (1280 m)^2 of 4 uint16 bands at 15 m, 6 at 30 m
+    # and the uint8 SCL at 30 m per scene; DE-Abc is in the archive's zone, DE-Xyz is not
+    # (its tile's bounds in zone 33 are a larger, rotated box)
+    per_scene = 1280**2 * (4 * 2 / 15**2 + 6 * 2 / 30**2 + 1 / 30**2)
+    size = s2.set_index("tile").approx_bytes
+    scenes = s2.set_index("tile").scenes
+    assert size["DE-Abc"] == pytest.approx(per_scene * scenes["DE-Abc"], abs=1)
+    assert 1.0 < size["DE-Xyz"] / (per_scene * scenes["DE-Xyz"]) < 1.25
+    assert "total: 6 acquisitions" in out
 
 
 def test_manifests_list_the_acquisitions_in_the_period_under_the_cloud_limit(study):
@@ -217,8 +252,10 @@ def test_every_acquisition_folder_holds_its_cogs_and_item(study):
                 with rasterio.open(folder / ("B04.tif" if "S2" in acq else "vv.tif")) as src:
                     assert src.crs.to_epsg() == grid.epsg and src.shape == (128, 128)
                     assert src.transform == grid.transform
-                log = study["work"] / "results" / "logs" / "acquire" / tile / collection
-                assert (log / f"{acq}.log").is_file()
+            log = study["work"] / "results" / "logs" / "acquire" / tile
+            assert (log / f"{collection}-001.log").is_file()
+            (batch,) = (tile_dir / "batches").glob(f"{collection}-*.json")
+            assert [i.id for i in stac.read_item_collection(batch, within=tile_dir)] == ids
 
 
 def test_items_and_catalog_hold_every_acquisition(study):

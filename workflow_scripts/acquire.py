@@ -1,8 +1,9 @@
-"""Rule acquire: one acquisition loaded onto its tile's grid, COGs and STAC item
-(ecoembed.io.acquire.acquire_acquisition).
+"""Rule acquire: one batch of a tile's acquisitions loaded onto its grid, COGs and STAC
+item each, and the batch's ItemCollection (ecoembed.io.acquire.acquire_batch).
 
 Outside Snakemake, for debugging:
-    python workflow_scripts/acquire.py results/raw/manifests/DE-Tha.json ACQUISITION_ID /tmp/acq
+    python workflow_scripts/acquire.py results/raw/manifests/DE-Tha.json sentinel-2-l2a-001 \
+        results/raw/tiles/DE-Tha /tmp/batch.json
 """
 
 import argparse
@@ -11,18 +12,31 @@ import _common
 
 
 def main(
-    manifest, acquisition: str, out, resampling: str, retries: int, backoff_s: float, threads: int
+    manifest,
+    batch: str,
+    tile_dir,
+    out,
+    *,
+    batch_size: int,
+    resampling: str,
+    retries: int,
+    backoff_s: float,
+    threads: int,
+    verify: str,
 ) -> None:
-    from ecoembed.io.acquire import acquire_acquisition
+    from ecoembed.io.acquire import acquire_batch
 
-    acquire_acquisition(
+    acquire_batch(
         manifest,
-        acquisition,
+        batch,
+        tile_dir,
         out,
+        batch_size=batch_size,
         resampling=resampling,
         retries=retries,
         backoff_s=backoff_s,
         threads=threads,
+        verify=verify,
     )
 
 
@@ -30,19 +44,36 @@ if "snakemake" in globals():
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.input.manifest,
-        snakemake.wildcards.acquisition,
-        snakemake.output.acquisition,
-        snakemake.params.resampling,
-        int(snakemake.params.retries),
-        float(snakemake.params.backoff_s),
-        snakemake.threads,
+        snakemake.wildcards.batch,
+        snakemake.params.tile_dir,
+        snakemake.output.batch,
+        batch_size=int(snakemake.params.batch_size),
+        resampling=snakemake.params.resampling,
+        retries=int(snakemake.params.retries),
+        backoff_s=float(snakemake.params.backoff_s),
+        threads=snakemake.threads,
+        verify=snakemake.params.verify,
     )
 elif __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", help="the tile's manifest (checkpoint stac_search)")
-    parser.add_argument("acquisition", help="acquisition id in the manifest")
-    parser.add_argument("out", help="folder to write")
+    parser.add_argument("batch", help="batch id, e.g. sentinel-2-l2a-001")
+    parser.add_argument("tile_dir", help="the tile's raw folder")
+    parser.add_argument("out", help="the batch's item collection to write")
+    parser.add_argument("--batch-size", type=int, default=25)
     parser.add_argument("--resampling", default="nearest")
+    parser.add_argument("--verify", default="auto")
     args = parser.parse_args()
     _common.start_logging()
-    main(args.manifest, args.acquisition, args.out, args.resampling, 4, 2.0, 2)
+    main(
+        args.manifest,
+        args.batch,
+        args.tile_dir,
+        args.out,
+        batch_size=args.batch_size,
+        resampling=args.resampling,
+        retries=4,
+        backoff_s=2.0,
+        threads=2,
+        verify=args.verify,
+    )

@@ -38,8 +38,8 @@ if "snakemake" in globals():
         snakemake.output.files,
         snakemake.params.tables,
         snakemake.output.sites,
-        snakemake.config["gpp"]["partitioning"],
-        float(snakemake.config["gpp"]["min_qc"]),
+        snakemake.params.partitioning,
+        float(snakemake.params.min_qc),
     )
 elif __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -66,8 +66,8 @@ if "snakemake" in globals():
         int(snakemake.params.last_year),
         list(snakemake.output.files),
         snakemake.output.sites,
-        snakemake.config["gpp"]["partitioning"],
-        float(snakemake.config["gpp"]["min_qc"]),
+        snakemake.params.partitioning,
+        float(snakemake.params.min_qc),
     )
 elif __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,8 +1,8 @@
-"""Rule tile_items: a tile's STAC ItemCollection from its acquisitions
+"""Rule tile_items: a tile's STAC ItemCollection from its acquire batches
 (ecoembed.io.acquire.write_tile_items).
 
 Outside Snakemake, for debugging:
-    python workflow_scripts/tile_items.py MANIFEST OUT_ITEMS_JSON ACQUISITION_DIR [...]
+    python workflow_scripts/tile_items.py MANIFEST OUT_ITEMS_JSON BATCH_JSON [...]
 """
 
 import argparse
@@ -10,24 +10,24 @@ import argparse
 import _common
 
 
-def main(manifest, acquisitions, out) -> None:
+def main(manifest, batches, out) -> None:
     from ecoembed.io.acquire import write_tile_items
 
-    write_tile_items(manifest, acquisitions, out)
+    write_tile_items(manifest, batches, out)
 
 
 if "snakemake" in globals():
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.input.manifest,
-        list(snakemake.input.acquisitions),
+        list(snakemake.input.batches),
         snakemake.output.item_collection,
     )
 elif __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", help="the tile's manifest")
     parser.add_argument("out", help="items.json to write")
-    parser.add_argument("acquisitions", nargs="*", help="acquisition folders")
+    parser.add_argument("batches", nargs="*", help="the batches' item collections")
     args = parser.parse_args()
     _common.start_logging()
-    main(args.manifest, args.acquisitions, args.out)
+    main(args.manifest, args.batches, args.out)

@@ -6,40 +6,34 @@ import logging
 
 import numpy as np
 import pystac
-from pystac.extensions.raster import RasterExtension
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
 from ecoembed.io.raster import asset_declaration, read_on_grid
-from ecoembed.io.sentinel import S2_BAND_NAMES, S2_SCALE, l2a_offset
+from ecoembed.io.sentinel import BOA_OFFSET_APPLIED, S2_BAND_NAMES, l2a_dn_convention
 
 log = logging.getLogger(__name__)
 
 
-def baseline_scale_offset(item: pystac.Item) -> tuple[float, float]:
-    """The L2A DN convention of the item's processing baseline (or, lacking it, its date)."""
-    return S2_SCALE, l2a_offset(item.properties.get("s2:processing_baseline"), item.datetime)
-
-
 def scale_offset(item: pystac.Item, key: str) -> tuple[float, float]:
-    """DN -> reflectance from the asset's raster:bands; the baseline rule when it is absent."""
-    bands = (
-        RasterExtension.ext(item.assets[key]).bands if RasterExtension.has_extension(item) else None
-    )
-    if bands and bands[0].scale is not None:
-        return float(bands[0].scale), float(bands[0].offset or 0.0)
-    scale, offset = baseline_scale_offset(item)
-    log.warning(
-        "item %s asset %s: no raster:bands scale/offset, using the processing-"
-        "baseline rule (scale %g, offset %g)",
-        item.id,
-        key,
-        scale,
-        offset,
-    )
-    return scale, offset
+    """DN -> reflectance of one asset, decided as the acquisition decides it
+    (:func:`ecoembed.io.sentinel.l2a_dn_convention`): a provider's "offset already applied"
+    flag, then the asset's raster:bands, then the processing-baseline rule."""
+    bands = item.assets[key].extra_fields.get("raster:bands") or []
+    conv = l2a_dn_convention(item.properties, bands[0] if bands else None, item.datetime)
+    if conv.rule != "raster:bands" and not conv.rule.startswith(BOA_OFFSET_APPLIED):
+        log.warning(
+            "item %s asset %s: no raster:bands scale/offset, using the processing-"
+            "baseline rule, by %s (scale %g, offset %g)",
+            item.id,
+            key,
+            conv.rule,
+            conv.scale,
+            conv.offset,
+        )
+    return conv.scale, conv.offset
 
 
 def require_assets(item: pystac.Item, keys: tuple[str, ...], catalog: str) -> None:

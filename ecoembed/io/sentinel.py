@@ -5,8 +5,11 @@ Pure Python on purpose: the Snakefile imports this module.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,83 @@ def l2a_offset(processing_baseline: str | None, when: datetime | None) -> float:
     else:
         new = when is not None and when >= BASELINE_04_START
     return S2_OFFSET if new else 0.0
+
+
+# Element 84 Earth Search v1: True where the DNs of the COGs were already shifted by
+# BOA_ADD_OFFSET when Element 84 converted them (then reflectance = DN * 1e-4), although
+# their raster:bands still state offset -0.1. Its maintainers call the flag "the truth"
+# where the two disagree (Element84/earth-search issue 9).
+BOA_OFFSET_APPLIED = "earthsearch:boa_offset_applied"
+# What decided the DN offset of an acquired item, recorded in it (ecoembed.io.acquire).
+DN_OFFSET_RULE = "ecoembed:dn_offset_rule"
+
+
+@dataclass(frozen=True)
+class DnConvention:
+    """reflectance = DN * scale + offset, and what the item said that decided it."""
+
+    scale: float
+    offset: float
+    rule: str
+
+
+def _flag(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def l2a_dn_convention(
+    properties: Mapping[str, Any], raster_band: Mapping[str, Any] | None, when: datetime | None
+) -> DnConvention:
+    """How to read one L2A asset's DNs, decided from what its item says, in the order a
+    careful user would: the provider's explicit "offset already applied" flag, then the
+    asset's ``raster:bands`` scale/offset, then the processing-baseline rule (by the
+    item's date where it states no baseline).
+
+    The scale is L2A's 1e-4 unless ``raster:bands`` states one (callers check it).
+    """
+    band = raster_band or {}
+    scale = float(band["scale"]) if band.get("scale") is not None else S2_SCALE
+    if _flag(properties.get(BOA_OFFSET_APPLIED)):
+        return DnConvention(scale, 0.0, f"{BOA_OFFSET_APPLIED}: true")
+    if band.get("offset") is not None or band.get("scale") is not None:
+        return DnConvention(scale, round(float(band.get("offset") or 0.0), 6), "raster:bands")
+    baseline = properties.get("s2:processing_baseline")
+    rule = (
+        f"s2:processing_baseline {baseline}"
+        if baseline is not None
+        else f"acquisition date (baseline 04.00 from {BASELINE_04_START:%Y-%m-%d})"
+    )
+    return DnConvention(scale, l2a_offset(baseline, when), rule)
+
+
+def mgrs_tile(properties: Mapping[str, Any]) -> str | None:
+    """The MGRS tile (e.g. ``33TWN``) of an S2 item: Planetary Computer's ``s2:mgrs_tile``,
+    Earth Search's ``grid:code`` (``MGRS-33TWN``) or its ``mgrs:*`` fields; None if absent.
+
+    The UTM zone is written with two digits, as ESA names tiles (``01WCR``, not ``1WCR``).
+    """
+    code = properties.get("s2:mgrs_tile")
+    if code is None and str(properties.get("grid:code", "")).upper().startswith("MGRS-"):
+        code = str(properties["grid:code"])[5:]
+    if code is None and all(
+        properties.get(k) is not None
+        for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")
+    ):
+        code = "{}{}{}".format(
+            properties["mgrs:utm_zone"],
+            properties["mgrs:latitude_band"],
+            properties["mgrs:grid_square"],
+        )
+    if code is None:
+        return None
+    m = re.fullmatch(r"(\d{1,2})([C-X])([A-Z]{2})", str(code).strip().upper())
+    if m is None:
+        raise ValueError(f"{code!r} is not an MGRS tile (zone, latitude band, grid square)")
+    return f"{int(m[1]):02d}{m[2]}{m[3]}"
 
 
 # Sen2Cor scene classification codes (ESA L2A product specification).

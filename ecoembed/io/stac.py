@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -149,11 +150,14 @@ def make_s2_item(
     processing_baseline: str = "05.10",
     mgrs_tile: str | None = None,
     offset: float = sentinel.S2_OFFSET,
+    dn_offset_rule: str | None = None,
 ) -> pystac.Item:
     """A Sentinel-2 L2A item: one COG asset per band (B02..B12) plus SCL, eo/proj/raster.
 
     ``offset``: reflectance = DN * 1e-4 + offset, -0.1 from processing baseline 04.00 on and
     0 before (acquired archive scenes keep their DNs; the item says how to read them).
+    ``dn_offset_rule``: what in the source items decided ``offset``, recorded as
+    ``ecoembed:dn_offset_rule`` (acquired items; the synthetic world writes none).
     """
     unknown = sorted(set(assets) - set(_S2_BANDS) - {SCL_ASSET_KEY})
     if unknown:
@@ -168,6 +172,8 @@ def make_s2_item(
     }
     if mgrs_tile is not None:
         properties["s2:mgrs_tile"] = mgrs_tile
+    if dn_offset_rule is not None:
+        properties[sentinel.DN_OFFSET_RULE] = dn_offset_rule
     item = _new_item(
         item_id,
         collection_id=S2_COLLECTION_ID,
@@ -309,6 +315,68 @@ class _AtomicStacIO(DefaultStacIO):
             atomic_write_text(href, txt, replace="any")
 
 
+# Ids of items and collections become folder and file names (build_catalog), so they must
+# be plain names: no separators, no "..", nothing hidden.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def check_safe_id(value: object, where: str | os.PathLike[str], what: str = "item id") -> str:
+    """``value`` if it can name a file (letters, digits, ``_ . -``, no ``..``), else an error."""
+    if not isinstance(value, str) or not _SAFE_ID.fullmatch(value) or ".." in value:
+        raise InputDataError(
+            where, f"{what} {value!r} cannot name a file (letters, digits, '_', '.', '-' only)"
+        )
+    return value
+
+
+def _inside(path: str, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
+def check_local_href(
+    href: str, root: str | os.PathLike[str], where: str | os.PathLike[str], *, item: str
+) -> str:
+    """``href`` if it is a local path inside ``root``; a catalog on disk must not send the
+    workflow to the network or to files outside its own folder."""
+    if _is_url(href) and urlparse(href).scheme != "file":
+        raise InputDataError(
+            where, f"asset href {href!r} is a URL, not a file of {root}", item=item
+        )
+    local = urlparse(href).path if _is_url(href) else href
+    if not _inside(local, Path(root)):
+        raise InputDataError(
+            where, f"asset href {href!r} points outside the folder {root}", item=item
+        )
+    return local
+
+
+def refusal_behind(exc: BaseException) -> InputDataError | None:
+    """The :class:`LocalStacIO` refusal that pystac wrapped into its own error, if any."""
+    while exc is not None:
+        if isinstance(exc, InputDataError):
+            return exc
+        exc = exc.__cause__
+    return None
+
+
+class LocalStacIO(DefaultStacIO):
+    """pystac I/O for catalogs on disk: reads only local files inside ``root``, so that a
+    link to ``http://...`` or ``../../elsewhere`` in a catalog someone gave us is refused
+    instead of fetched."""
+
+    def __init__(self, root: str | os.PathLike[str], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.root = Path(root)
+
+    def read_text_from_href(self, href: str) -> str:
+        if _is_url(href) and urlparse(href).scheme != "file":
+            raise InputDataError(href, f"a catalog on disk ({self.root}) links to a URL")
+        local = urlparse(href).path if _is_url(href) else href
+        if not _inside(local, self.root):
+            raise InputDataError(href, f"link points outside the catalog's folder {self.root}")
+        return super().read_text_from_href(local)
+
+
 def make_tile_item(
     tile: str,
     *,
@@ -409,12 +477,20 @@ def write_item_collection(items: Iterable[pystac.Item], path: str | os.PathLike[
     atomic_write_text(path, text + "\n", replace="any")
 
 
-def read_item_collection(path: str | os.PathLike[str]) -> list[pystac.Item]:
-    """Items of a FeatureCollection file, asset hrefs made absolute against its directory."""
+def read_item_collection(
+    path: str | os.PathLike[str], within: str | os.PathLike[str] | None = None
+) -> list[pystac.Item]:
+    """Items of a FeatureCollection file, asset hrefs made absolute against its directory.
+
+    Every asset must be a local file inside ``within`` (default: the file's folder, where
+    the raw layout keeps them) and every item id a plain name: a collection someone gave us
+    cannot send the workflow elsewhere.
+    """
     d = _load_json(path, "item collection")
     if d.get("type") != "FeatureCollection" or not isinstance(d.get("features"), list):
         raise InputDataError(path, "not a GeoJSON FeatureCollection of STAC items")
     base = Path(path).absolute().parent
+    root = Path(within).absolute() if within is not None else base
     items = []
     for i, feature in enumerate(d["features"]):
         item_id = feature.get("id") if isinstance(feature, dict) else None
@@ -423,8 +499,11 @@ def read_item_collection(path: str | os.PathLike[str]) -> list[pystac.Item]:
         except _STAC_ERRORS as exc:
             where = f"feature {i}: " if item_id is None else ""
             raise InputDataError(path, f"{where}invalid STAC item ({exc!r})", item=item_id) from exc
+        check_safe_id(item.id, path)
         for asset in item.assets.values():
-            asset.href = _absolute_local(asset.href, base)
+            asset.href = check_local_href(
+                _absolute_local(asset.href, base), root, path, item=item.id
+            )
         items.append(item)
     return items
 
@@ -456,18 +535,22 @@ def build_catalog(
 ) -> None:
     """Merge per-tile item collections into one self-contained catalog beside ``catalog_path``.
 
+    Every asset must lie inside the catalog's folder (the raw folder) and every id must be
+    a plain name, since items are written to ``{root}/{collection}/{item_id}/``.
     Items go to ``{root}/{collection}/{item_id}/{item_id}.json`` with asset hrefs relative to
     them; every file is written atomically and the root catalog last, so an interrupted run
     never leaves a catalog that links to missing files.
     """
     groups: dict[str, list[pystac.Item]] = {}
     seen: dict[str, str] = {}
+    root = Path(catalog_path).absolute().parent  # the raw folder: every asset lies inside
     for p in item_collection_paths:
-        for item in read_item_collection(p):
+        for item in read_item_collection(p, within=root):
             if item.id in seen:
                 raise InputDataError(p, f"duplicate item id, also in {seen[item.id]}", item=item.id)
             if not item.collection_id:
                 raise InputDataError(p, "item names no collection", item=item.id)
+            check_safe_id(item.collection_id, p, "collection id")
             seen[item.id] = str(p)
             groups.setdefault(item.collection_id, []).append(item)
 
@@ -497,10 +580,12 @@ def read_catalog_items(
     """Items of the catalog (optionally one collection / one tile), absolute asset hrefs,
     sorted by datetime then id."""
     root_dict = _load_json(catalog_path, "STAC catalog")
+    root = Path(catalog_path).absolute().parent
     try:
         catalog = pystac.Catalog.from_dict(root_dict, href=str(Path(catalog_path).absolute()))
     except _STAC_ERRORS as exc:
         raise InputDataError(catalog_path, f"not a STAC catalog ({exc!r})") from exc
+    catalog._stac_io = LocalStacIO(root)  # the links it resolves: local, inside its folder
 
     parents: list[pystac.Catalog] = []
     for link in catalog.get_child_links():
@@ -508,7 +593,10 @@ def read_catalog_items(
         try:
             child = link.resolve_stac_object(root=catalog).target
         except (OSError, *_STAC_ERRORS) as exc:
-            raise InputDataError(child_href, f"unreadable collection ({exc!r})") from exc
+            raise refusal_behind(exc) or InputDataError(
+                child_href, f"unreadable collection ({exc!r})"
+            ) from exc
+        check_safe_id(child.id, child_href, "collection id")
         if collection_id is None or child.id == collection_id:
             parents.append(child)
     if collection_id is not None and not parents:
@@ -521,9 +609,14 @@ def read_catalog_items(
             try:
                 item = link.resolve_stac_object(root=catalog).target
             except (OSError, *_STAC_ERRORS) as exc:
-                raise InputDataError(item_href, f"unreadable STAC item ({exc!r})") from exc
+                raise refusal_behind(exc) or InputDataError(
+                    item_href, f"unreadable STAC item ({exc!r})"
+                ) from exc
+            check_safe_id(item.id, item_href)
             if tile is not None and item.properties.get(TILE_PROPERTY) != tile:
                 continue
             item.make_asset_hrefs_absolute()
+            for asset in item.assets.values():
+                asset.href = check_local_href(asset.href, root, item_href, item=item.id)
             items.append(item)
     return sorted(items, key=_chronological)
