@@ -10,8 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
+from ecoembed.embed.model import load_embedding_model, untrained_checkpoint
+from ecoembed.io.errors import InputDataError
 from ecoembed.train.fusion import FusionConfig, FusionOutputs, load_encoder, train_fusion
-from ecoembed.train.pretrain import PretrainConfig, PretrainOutputs, pretrain, sensor_series
+from ecoembed.train.pretrain import (
+    PretrainConfig,
+    PretrainOutputs,
+    load_checkpoint,
+    pretrain,
+    sensor_series,
+)
+from tests.test_checkpoints import crafted
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +129,51 @@ def test_code_loss_keeps_more_of_each_sensors_code(stage1, tmp_path):
     lost = {w: 1.0 - k["heldout_s1_code_r2"] for w, k in kept.items()}
     assert lost[3.0] < 0.5 * lost[0.0], kept
     assert kept[3.0]["heldout_s2_code_r2"] > 0.8, kept
+
+
+def test_fusion_refuses_a_crafted_resume_checkpoint_unrun(stage1, tmp_path):
+    series, paths = stage1
+    marker = tmp_path / "pwned"
+    out = FusionOutputs.in_dir(tmp_path)
+    out.checkpoint.parent.mkdir(parents=True)
+    crafted(out.checkpoint, marker)
+    with pytest.raises(InputDataError, match="resume checkpoint refused unread") as err:
+        train_fusion(series["s2"], series["s1"], paths, out, FAST, progress=False)
+    assert str(err.value).startswith(str(out.checkpoint))
+    assert not marker.exists() and not out.model.exists()
+
+
+def structure(value):
+    """The shape of a checkpoint: dict keys (not those of a module's weights), leaf types,
+    tensor dtypes."""
+    if isinstance(value, dict):
+        if value and all(isinstance(v, torch.Tensor) for v in value.values()):
+            return "weights"
+        return {k: structure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [structure(v) for v in value[:1]]
+    if isinstance(value, torch.Tensor):
+        return f"tensor {value.dtype}"
+    return type(value).__name__
+
+
+def test_trained_and_hand_made_fusion_checkpoints_have_one_format(stage1, tmp_path):
+    """untrained_checkpoint (benchmarks, export tests) writes what training writes, and
+    both are read by the weights-only loader."""
+    series, paths = stage1
+    out = FusionOutputs.in_dir(tmp_path)
+    cfg = FusionConfig(epochs=1, batch_size=64, examples_per_tile=200, seed=2)
+    train_fusion(series["s2"], series["s1"], paths, out, cfg, progress=False)
+    trained = load_checkpoint(out.model)
+    made = untrained_checkpoint(size=7, frames=5, latent_dim=7, embedding_dim=7)
+    made_path = tmp_path / "made.pt"
+    torch.save(made, made_path)
+    made = load_checkpoint(made_path)
+    # a hand-made one comes from no encoder files
+    assert made.pop("encoders") == made.pop("encoder_sha256") == {}
+    assert set(trained.pop("encoders")) == set(trained.pop("encoder_sha256")) == {"s2", "s1"}
+    assert structure(made) == structure(trained)
+    assert structure(trained["encoder_states"]["s2"])["norm_mean"] == "tensor torch.float32"
+    for path in (out.model, made_path):
+        model = load_embedding_model(path)
+        assert model.norm["s2"][0].dtype == np.float32 and model.norm["s2"][0].shape == (10,)

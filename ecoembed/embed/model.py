@@ -2,12 +2,13 @@
 
 Everything comes from the fusion checkpoint alone (``results/models/fusion.pt``): it
 carries the encoders' weights, their normalisation statistics and the sensors' band
-names, so a copy of that one file embeds new data.
+names, so a copy of that one file embeds new data. It is read with PyTorch's weights-only
+unpickler (ecoembed.train.pretrain.load_checkpoint): a crafted file is refused, unrun.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,14 @@ import torch
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
 from ecoembed.models import ContextEncoder, FusionNetwork
-from ecoembed.train.fusion import encoder_from_state, export_checkpoint, file_sha256
+from ecoembed.train.fusion import (
+    FusionConfig,
+    encoder_from_state,
+    encoder_norm,
+    export_checkpoint,
+    file_sha256,
+)
+from ecoembed.train.pretrain import PretrainConfig, load_checkpoint
 
 SENSORS = ("s2", "s1")
 
@@ -66,36 +74,30 @@ class EmbeddingModel:
 
 
 def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -> EmbeddingModel:
-    """The export model from a fusion checkpoint; a checkpoint without encoders is refused."""
+    """The export model from a fusion checkpoint; a file that is not a self-contained
+    fusion checkpoint of this format (no encoders inside, an older format, a crafted or
+    corrupt file) is refused with an InputDataError naming it."""
     path = Path(path)
-    if not path.is_file():
-        raise InputDataError(path, "fusion checkpoint does not exist")
-    try:
-        state = torch.load(path, weights_only=False, map_location="cpu")
-    except Exception as exc:  # pickle, zip and torch errors alike
-        raise InputDataError(path, f"not a readable PyTorch checkpoint ({exc!r})") from exc
+    retrain = "retrain it with `snakemake train_fusion`"
+    state = load_checkpoint(path, "fusion checkpoint", retrain)
     missing = {"fusion", "encoder_states", "channels", "config"} - set(state)
     if missing:
         raise InputDataError(
-            path,
-            f"not a self-contained fusion checkpoint (missing {sorted(missing)}); "
-            "retrain it with `snakemake train_fusion`",
+            path, f"not a self-contained fusion checkpoint (missing {sorted(missing)}); {retrain}"
         )
-    encoders = {m: encoder_from_state(state["encoder_states"][m]) for m in SENSORS}
-    norm = {
-        m: (
-            np.asarray(state["encoder_states"][m]["norm_mean"], np.float32),
-            np.asarray(state["encoder_states"][m]["norm_std"], np.float32),
+    try:
+        encoders = {m: encoder_from_state(state["encoder_states"][m]) for m in SENSORS}
+        norm = {m: encoder_norm(state["encoder_states"][m]) for m in SENSORS}
+        cfg = state["config"]
+        fusion = FusionNetwork(
+            {m: len(state["channels"][m]) for m in SENSORS},
+            latent_dim=encoders["s2"].temporal.out.out_features,
+            embedding_dim=cfg["embedding_dim"],
         )
-        for m in SENSORS
-    }
-    cfg = state["config"]
-    fusion = FusionNetwork(
-        {m: len(state["channels"][m]) for m in SENSORS},
-        latent_dim=encoders["s2"].temporal.out.out_features,
-        embedding_dim=cfg["embedding_dim"],
-    )
-    fusion.load_state_dict(state["fusion"])
+        fusion.load_state_dict(state["fusion"])
+        context_dates = int(cfg["context_dates"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise InputDataError(path, f"fusion checkpoint does not fit its model ({exc})") from None
     fusion.eval()
     for p in fusion.parameters():
         p.requires_grad_(False)
@@ -111,7 +113,7 @@ def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -
         fusion=fusion,
         norm=norm,
         channels={m: list(state["channels"][m]) for m in SENSORS},
-        context_dates=int(cfg["context_dates"]),
+        context_dates=context_dates,
         provenance=provenance,
     )
     return model.to(device)
@@ -137,14 +139,16 @@ def untrained_checkpoint(
         mean, std = norm[name]
         states[name] = {
             "modality": name,
-            "config": {"size": size, "frames": frames, "latent_dim": latent_dim},
+            "config": asdict(PretrainConfig(size=size, frames=frames, latent_dim=latent_dim)),
             "encoder": enc.state_dict(),
             "channels": len(names),
-            "norm_mean": np.full(len(names), mean, np.float32),
-            "norm_std": np.full(len(names), std, np.float32),
+            "norm_mean": torch.full((len(names),), mean, dtype=torch.float32),
+            "norm_std": torch.full((len(names),), std, dtype=torch.float32),
         }
     fusion = FusionNetwork(
         {m: len(n) for m, n in bands.items()}, latent_dim=latent_dim, embedding_dim=embedding_dim
     )
-    config = {"embedding_dim": embedding_dim, "context_dates": context_dates, "seed": seed}
+    config = asdict(
+        FusionConfig(embedding_dim=embedding_dim, context_dates=context_dates, seed=seed)
+    )
     return export_checkpoint(config, fusion, states, bands)

@@ -25,11 +25,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ecoembed.io.errors import InputDataError
 from ecoembed.models import ContextEncoder, FusionNetwork, freeze
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
 from ecoembed.train.pretrain import (
+    RESTART,
+    RETRAIN,
     SensorSeries,
     held_out,
+    load_checkpoint,
     save_checkpoint,
     write_training_tables,
 )
@@ -70,16 +74,37 @@ class FusionOutputs:
         )
 
 
+ENCODER_KEYS = ("modality", "config", "encoder", "channels", "norm_mean", "norm_std")
+
+
 def load_encoder(path: str | Path) -> tuple[ContextEncoder, dict]:
-    """A frozen stage-1 encoder and its checkpoint (config, normalisation)."""
-    state = torch.load(path, weights_only=False, map_location="cpu")
-    return encoder_from_state(state), state
+    """A frozen stage-1 encoder and its checkpoint (config, normalisation); a file that is
+    not a stage-1 encoder checkpoint of this format is refused (InputDataError)."""
+    state = load_checkpoint(path, "stage-1 encoder checkpoint")
+    missing = [k for k in ENCODER_KEYS if k not in state]
+    if missing:
+        raise InputDataError(
+            path, f"not a stage-1 encoder checkpoint (missing {missing}); {RETRAIN}"
+        )
+    try:
+        return encoder_from_state(state), state
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise InputDataError(
+            path, f"stage-1 encoder checkpoint does not fit its model ({exc})"
+        ) from None
 
 
 def encoder_record(state: dict) -> dict:
     """What of a stage-1 checkpoint the encoder needs at inference (not its decoder)."""
-    keys = ("modality", "config", "encoder", "channels", "norm_mean", "norm_std")
-    return {k: state[k] for k in keys}
+    return {k: state[k] for k in ENCODER_KEYS}
+
+
+def encoder_norm(state: dict) -> tuple[np.ndarray, np.ndarray]:
+    """An encoder's per-band mean and standard deviation (stored as tensors) as arrays."""
+    return (
+        np.asarray(state["norm_mean"], dtype=np.float32),
+        np.asarray(state["norm_std"], dtype=np.float32),
+    )
 
 
 def export_checkpoint(
@@ -120,7 +145,8 @@ def encoder_from_state(state: dict) -> ContextEncoder:
 
 
 def normalised(s: SensorSeries, state: dict) -> SensorSeries:
-    m, sd = state["norm_mean"][:, None, None], state["norm_std"][:, None, None]
+    mean, std = encoder_norm(state)
+    m, sd = mean[:, None, None], std[:, None, None]
     return SensorSeries((s.values - m) / sd, s.day_of, s.dates, s.channels)
 
 
@@ -398,11 +424,9 @@ def _train_fusion(
     curves: list[dict] = []
     start = 0
     if outputs.checkpoint.exists():
-        state = torch.load(outputs.checkpoint, weights_only=False, map_location="cpu")
-        if state["config"] != asdict(cfg):
-            raise ValueError(
-                f"{outputs.checkpoint}: checkpoint of another config; delete it to retrain"
-            )
+        state = load_checkpoint(outputs.checkpoint, "resume checkpoint", RESTART)
+        if state.get("config") != asdict(cfg):
+            raise InputDataError(outputs.checkpoint, f"checkpoint of another config; {RESTART}")
         net.load_state_dict(state["fusion"])
         opt.load_state_dict(state["optimizer"])
         start, curves = state["epoch"] + 1, state["curves"]

@@ -8,12 +8,16 @@ normalisation, curves); a re-run resumes from it, and because every epoch draws 
 random streams derived from (seed, epoch) a resumed run ends bit-identical to an
 uninterrupted one. Under torchrun the batches are split over the processes
 (ecoembed.train.distributed), with the same optimiser steps as one process.
+
+Checkpoints hold only tensors, numbers, strings and plain containers, and are read with
+PyTorch's weights-only unpickler (:func:`load_checkpoint`): a crafted file cannot run code.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ecoembed.io.atomic import atomic_path
+from ecoembed.io.errors import InputDataError
 from ecoembed.models import ContextEncoder, NeighbourhoodDecoder, context_weights, mask_inputs
 from ecoembed.models.losses import valid_weight, weighted_masked_mse
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
@@ -169,9 +174,61 @@ def write_training_tables(
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` atomically. It must hold only what :func:`load_checkpoint` reads:
+    tensors, numbers, strings, None and lists, tuples or dicts of them (no numpy arrays)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, replace="any") as tmp:
         torch.save(state, tmp)
+
+
+RETRAIN = "retrain it (`snakemake pretrained` or `snakemake train_fusion`)"
+RESTART = "delete it to retrain from the start"  # what to do with an unusable resume checkpoint
+
+
+def load_checkpoint(path: str | Path, what: str = "checkpoint", remedy: str = RETRAIN) -> dict:
+    """A checkpoint this project wrote, read with PyTorch's weights-only unpickler.
+
+    Nothing in the file can run: an object other than tensors and plain data (a crafted
+    pickle, another program's checkpoint, one of an older ecoembed that stored numpy
+    arrays) is refused unread, like a corrupt or truncated file, with an InputDataError
+    that names the file, says what is wrong with it (``what``: the kind of checkpoint
+    expected) and, for an older format, what to do (``remedy``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(path, f"{what} does not exist")
+    if path.stat().st_size == 0:
+        raise InputDataError(path, f"{what} is empty")
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # zip, pickle-protocol and torch errors alike
+        raise InputDataError(path, _unreadable(exc, what, remedy)) from None
+    if not isinstance(state, dict):
+        raise InputDataError(path, f"{what} holds a {type(state).__name__}, not a checkpoint")
+    return state
+
+
+def _unreadable(exc: Exception, what: str, remedy: str) -> str:
+    """What a failed weights-only read of a ``what`` means, in one line."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
+        # torch's message is long and suggests loading the file unsafely: keep its one fact
+        after = text.split("WeightsUnpickler error:", 1)[1].strip()
+        fact = after.splitlines()[0].split(" was not an allowed global")[0].strip(" .")
+        if fact.startswith("Unsupported global: GLOBAL numpy"):
+            return f"{what} of an older format (it stores numpy arrays); {remedy}"
+        if fact.startswith("Unsupported global"):
+            return (
+                f"{what} refused unread: it holds Python objects other than tensors and plain "
+                f"data ({fact}), which a checkpoint of this project never does; nothing in it "
+                "was run"
+            )
+        return (
+            f"{what} refused unread: not the kind of pickle this project writes ({fact}); "
+            "nothing in it was run"
+        )
+    first = text.strip().splitlines()[0].split(". ")[0] if text.strip() else "no message"
+    return f"{what} is not a readable PyTorch checkpoint ({type(exc).__name__}: {first})"
 
 
 @dataclass(frozen=True)
@@ -239,9 +296,9 @@ def _pretrain(
     curves: list[dict] = []
     start = 0
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False, map_location="cpu")
-        if state["config"] != asdict(cfg) or state["modality"] != modality:
-            raise ValueError(f"{ckpt_path}: checkpoint of another config; delete it to retrain")
+        state = load_checkpoint(ckpt_path, "resume checkpoint", RESTART)
+        if state.get("config") != asdict(cfg) or state.get("modality") != modality:
+            raise InputDataError(ckpt_path, f"checkpoint of another config; {RESTART}")
         enc.load_state_dict(state["encoder"])
         dec.load_state_dict(state["decoder"])
         opt.load_state_dict(state["optimizer"])
@@ -310,8 +367,8 @@ def _pretrain(
                     "decoder": dec.state_dict(),
                     "optimizer": opt.state_dict(),
                     "curves": curves,
-                    "norm_mean": mean,
-                    "norm_std": std,
+                    "norm_mean": torch.from_numpy(mean),
+                    "norm_std": torch.from_numpy(std),
                 },
             )
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
@@ -339,8 +396,8 @@ def _pretrain(
                 "config": asdict(cfg),
                 "encoder": enc.state_dict(),
                 "decoder": dec.state_dict(),
-                "norm_mean": mean,
-                "norm_std": std,
+                "norm_mean": torch.from_numpy(mean),  # tensors: read without unpickling numpy
+                "norm_std": torch.from_numpy(std),
                 "channels": channels,
             },
         )
