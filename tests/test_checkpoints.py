@@ -1,5 +1,6 @@
 """Checkpoints are read without running code from them (issue #21): a crafted pickle, a
-corrupt file or one of the older numpy format is refused with one error naming the file."""
+corrupt file or one of the older numpy format is refused with one error naming the file,
+and a resume checkpoint made from other inputs is refused, never resumed."""
 
 from __future__ import annotations
 
@@ -154,6 +155,32 @@ def test_a_checkpoint_of_another_kind_is_not_an_encoder(tmp_path):
         load_encoder(path)
     with pytest.raises(InputDataError, match="stage-1 encoder checkpoint does not exist"):
         load_encoder(tmp_path / "missing.pt")
+
+
+def test_pretraining_refuses_a_resume_checkpoint_made_from_other_cubes(tmp_path):
+    """Same config and sensor, other data: resuming would end with weights that no clean
+    run on either data gives; the checkpoint is refused and left as it was."""
+    out = PretrainOutputs.in_dir(tmp_path, "s2")
+    pretrain(toy_series(seed=0), "s2", out, SMALL, progress=False, stop_after_epoch=1)
+    before = out.checkpoint.read_bytes()
+    with pytest.raises(InputDataError) as err:
+        pretrain(toy_series(seed=1), "s2", out, SMALL, progress=False)
+    message = str(err.value)
+    assert message.startswith(f"{out.checkpoint}: resume checkpoint of another training data")
+    assert "config" not in message and message.endswith("delete it to retrain from the start")
+    assert out.checkpoint.read_bytes() == before and not out.encoder.exists()
+
+
+def test_resume_refusal_names_what_differs_in_the_config(tmp_path):
+    out = PretrainOutputs.in_dir(tmp_path, "s1")
+    pretrain(toy_series(), "s1", out, SMALL, progress=False, stop_after_epoch=1)
+    other = SMALL.__class__(**{**SMALL.__dict__, "lr": 1e-4})
+    with pytest.raises(InputDataError) as err:
+        pretrain(toy_series(), "s2", out, other, progress=False)
+    assert str(err.value) == (
+        f"{out.checkpoint}: resume checkpoint of another config (lr 0.002 there, 0.0001 now); "
+        "another sensor ('s1' there, 's2' now); delete it to retrain from the start"
+    )
 
 
 def test_an_older_resume_checkpoint_is_refused_with_what_to_do(tmp_path):

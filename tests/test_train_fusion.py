@@ -131,6 +131,34 @@ def test_code_loss_keeps_more_of_each_sensors_code(stage1, tmp_path):
     assert kept[3.0]["heldout_s2_code_r2"] > 0.8, kept
 
 
+def test_resume_refuses_a_checkpoint_made_with_other_encoders(stage1, tmp_path):
+    """Encoders A, interrupted; the same run with another S1 encoder (B) must not continue
+    A's network: it is refused, naming the encoder that differs, and nothing is trained."""
+    series, paths = stage1
+    other = PretrainOutputs.in_dir(tmp_path / "other", "s1")
+    pretrain(
+        series["s1"],
+        "s1",
+        other,
+        PretrainConfig(size=7, frames=5, epochs=1, batch_size=64, examples_per_tile=300, seed=9),
+        progress=False,
+    )
+    out = FusionOutputs.in_dir(tmp_path / "fusion")
+    train_fusion(series["s2"], series["s1"], paths, out, FAST, progress=False, stop_after_epoch=1)
+    before = out.checkpoint.read_bytes()
+    mixed = {"s2": paths["s2"], "s1": other.encoder}
+    with pytest.raises(InputDataError) as err:
+        train_fusion(series["s2"], series["s1"], mixed, out, FAST, progress=False)
+    assert str(err.value) == (
+        f"{out.checkpoint}: resume checkpoint of another stage-1 encoders (s1); "
+        "delete it to retrain from the start"
+    )
+    assert out.checkpoint.read_bytes() == before and not out.model.exists()
+    # the checkpoint records what it was made from, as the final model does
+    state = load_checkpoint(out.checkpoint)
+    assert state["encoder_sha256"] == {m: digest(p) for m, p in paths.items()}
+
+
 def test_fusion_refuses_a_crafted_resume_checkpoint_unrun(stage1, tmp_path):
     series, paths = stage1
     marker = tmp_path / "pwned"

@@ -6,9 +6,10 @@ frozen S2 code of that day, the S2 codes of the nearest clear dates before and a
 Half of the days' own S2 codes are hidden on purpose (the "missing" token), so the same
 network learns to produce the cloud-free embedding of a day it cannot see, and to decode
 it into S2 reflectance and S1 backscatter. Codes are computed once: the encoders are
-frozen, loaded from their stage-1 checkpoints and never updated. Under torchrun the
-batches are split over the processes (ecoembed.train.distributed), with the same optimiser
-steps as one process.
+frozen, loaded from their stage-1 checkpoints and never updated. A resume checkpoint is
+used only when it was made with the same config, the same encoder files (SHA-256) and the
+same data. Under torchrun the batches are split over the processes
+(ecoembed.train.distributed), with the same optimiser steps as one process.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from ecoembed.train.pretrain import (
     RESTART,
     RETRAIN,
     SensorSeries,
+    check_resume,
     held_out,
     load_checkpoint,
     save_checkpoint,
+    series_sha256,
     write_training_tables,
 )
 from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
@@ -113,16 +116,21 @@ def export_checkpoint(
     encoder_states: dict[str, dict],
     channels: dict[str, list[str]],
     encoder_paths: dict[str, str | Path] | None = None,
+    encoder_sha256: dict[str, str] | None = None,
 ) -> dict:
     """The final fusion checkpoint: self-contained, the frozen encoders travel inside, so
-    this file alone embeds new data (ecoembed.embed.model.load_embedding_model)."""
+    this file alone embeds new data (ecoembed.embed.model.load_embedding_model).
+    ``encoder_sha256`` (the encoder files' hashes when they were loaded) defaults to the
+    hashes of ``encoder_paths`` now."""
     paths = encoder_paths or {}
+    if encoder_sha256 is None:
+        encoder_sha256 = {m: file_sha256(p) for m, p in paths.items()}
     return {
         "config": config,
         "fusion": fusion.state_dict(),
         "encoders": {m: str(p) for m, p in paths.items()},
         "encoder_states": {m: encoder_record(st) for m, st in encoder_states.items()},
-        "encoder_sha256": {m: file_sha256(p) for m, p in paths.items()},
+        "encoder_sha256": dict(encoder_sha256),
         "channels": channels,
     }
 
@@ -394,6 +402,16 @@ def _train_fusion(
     device = dp.device
     enc2, st2 = load_encoder(encoder_paths["s2"])
     enc1, st1 = load_encoder(encoder_paths["s1"])
+    # what a resume checkpoint must have been made from (the final checkpoint records it too)
+    run = {
+        "config": asdict(cfg),
+        "encoder_sha256": {m: file_sha256(encoder_paths[m]) for m in ("s2", "s1")},
+        "data_sha256": series_sha256([*s2_series, *s1_series]),
+    }
+    resume = None
+    if outputs.checkpoint.exists():  # checked before the costly frozen codes
+        resume = load_checkpoint(outputs.checkpoint, "resume checkpoint", RESTART)
+        check_resume(outputs.checkpoint, resume, run)
     enc2, enc1 = enc2.to(device), enc1.to(device)
     rng = np.random.default_rng(cfg.seed)
     dp.info(log, "computing the frozen codes of %d tiles' examples", len(s2_series))
@@ -423,13 +441,10 @@ def _train_fusion(
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     curves: list[dict] = []
     start = 0
-    if outputs.checkpoint.exists():
-        state = load_checkpoint(outputs.checkpoint, "resume checkpoint", RESTART)
-        if state.get("config") != asdict(cfg):
-            raise InputDataError(outputs.checkpoint, f"checkpoint of another config; {RESTART}")
-        net.load_state_dict(state["fusion"])
-        opt.load_state_dict(state["optimizer"])
-        start, curves = state["epoch"] + 1, state["curves"]
+    if resume is not None:
+        net.load_state_dict(resume["fusion"])
+        opt.load_state_dict(resume["optimizer"])
+        start, curves = resume["epoch"] + 1, resume["curves"]
         dp.info(log, "resuming fusion training after epoch %d", start)
     n_batches = math.ceil(train_idx.size / cfg.batch_size)
     scales = code_scales(ex, train_idx, device)
@@ -496,7 +511,7 @@ def _train_fusion(
                 outputs.checkpoint,
                 {
                     "epoch": epoch,
-                    "config": asdict(cfg),
+                    **run,
                     "fusion": net.state_dict(),
                     "optimizer": opt.state_dict(),
                     "curves": curves,
@@ -543,6 +558,7 @@ def _train_fusion(
                 {"s2": st2, "s1": st1},
                 {"s2": list(s2_series[0].channels), "s1": list(s1_series[0].channels)},
                 encoder_paths,
+                run["encoder_sha256"],
             ),
         )
         outputs.checkpoint.unlink()

@@ -4,9 +4,10 @@ Examples are neighbourhoods cut on the fly from the sensor's cubes (held in memo
 centres from ``sampling.sample_centres``; every fifth spatial block is held out for
 evaluation. Inputs are normalised with per-band statistics of the training examples only
 (S1 in dB). Each epoch ends with an atomic checkpoint (weights, optimiser, config,
-normalisation, curves); a re-run resumes from it, and because every epoch draws from
-random streams derived from (seed, epoch) a resumed run ends bit-identical to an
-uninterrupted one. Under torchrun the batches are split over the processes
+normalisation, curves, the SHA-256 of the training data); a re-run resumes from it, and
+because every epoch draws from random streams derived from (seed, epoch) a resumed run ends
+bit-identical to an uninterrupted one. A checkpoint made from another config, sensor or
+data is refused, never resumed. Under torchrun the batches are split over the processes
 (ecoembed.train.distributed), with the same optimiser steps as one process.
 
 Checkpoints hold only tensors, numbers, strings and plain containers, and are read with
@@ -15,6 +16,7 @@ PyTorch's weights-only unpickler (:func:`load_checkpoint`): a crafted file canno
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import pickle
@@ -231,6 +233,56 @@ def _unreadable(exc: Exception, what: str, remedy: str) -> str:
     return f"{what} is not a readable PyTorch checkpoint ({type(exc).__name__}: {first})"
 
 
+def series_sha256(series: list[SensorSeries]) -> str:
+    """SHA-256 of the data a run trains on (each tile's values and days, in tile order):
+    what tells a resume checkpoint made from other cubes from one made from these."""
+    digest = hashlib.sha256()
+    for s in series:
+        for a in (s.values, s.day_of):
+            a = np.ascontiguousarray(a)
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
+
+
+RESUME_KEYS = {  # what a resume checkpoint must share with the run, as a user calls it
+    "config": "config",
+    "modality": "sensor",
+    "encoder_sha256": "stage-1 encoders",
+    "data_sha256": "training data (cubes)",
+}
+
+
+def _shown(value: object) -> str:
+    return f"sha256 {value[:12]}" if isinstance(value, str) and len(value) == 64 else repr(value)
+
+
+def check_resume(path: Path, state: dict, run: dict) -> None:
+    """Refuse (InputDataError) a resume checkpoint made from anything other than this run's
+    ``run`` (keys of RESUME_KEYS): resuming it would give weights no clean run gives."""
+    other = []
+    for key, now in run.items():
+        saved = state.get(key)
+        if saved == now:
+            continue
+        what = RESUME_KEYS[key]
+        if saved is None:
+            other.append(f"{what} (it records none: written by an older ecoembed)")
+        elif isinstance(now, dict) and isinstance(saved, dict):
+            keys = sorted(k for k in now.keys() | saved.keys() if saved.get(k) != now.get(k))
+            if key == "config":
+                diff = ", ".join(f"{k} {saved.get(k)!r} there, {now.get(k)!r} now" for k in keys)
+            else:
+                diff = ", ".join(keys)
+            other.append(f"{what} ({diff})")
+        else:
+            other.append(f"{what} ({_shown(saved)} there, {_shown(now)} now)")
+    if other:
+        raise InputDataError(
+            path, "resume checkpoint of another " + "; another ".join(other) + f"; {RESTART}"
+        )
+
+
 @dataclass(frozen=True)
 class PretrainOutputs:
     encoder: Path  # final weights + config + normalisation
@@ -279,6 +331,11 @@ def _pretrain(
 ) -> dict:
     ckpt_path = outputs.checkpoint
     channels = series[0].values.shape[1]
+    run = {"config": asdict(cfg), "modality": modality, "data_sha256": series_sha256(series)}
+    resume = None
+    if ckpt_path.exists():
+        resume = load_checkpoint(ckpt_path, "resume checkpoint", RESTART)
+        check_resume(ckpt_path, resume, run)
     train_idx, val_idx = split_examples(series, cfg)
     mean, std = band_statistics(series, train_idx, cfg)
     norm = [
@@ -295,14 +352,11 @@ def _pretrain(
     weights = context_weights(cfg.size, cfg.frames).to(device)
     curves: list[dict] = []
     start = 0
-    if ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, "resume checkpoint", RESTART)
-        if state.get("config") != asdict(cfg) or state.get("modality") != modality:
-            raise InputDataError(ckpt_path, f"checkpoint of another config; {RESTART}")
-        enc.load_state_dict(state["encoder"])
-        dec.load_state_dict(state["decoder"])
-        opt.load_state_dict(state["optimizer"])
-        start, curves = state["epoch"] + 1, state["curves"]
+    if resume is not None:
+        enc.load_state_dict(resume["encoder"])
+        dec.load_state_dict(resume["decoder"])
+        opt.load_state_dict(resume["optimizer"])
+        start, curves = resume["epoch"] + 1, resume["curves"]
         dp.info(log, "resuming %s pretraining after epoch %d", modality, start)
 
     xv, dtv = (torch.from_numpy(a).to(device) for a in cut(norm, val_idx, cfg))
@@ -361,8 +415,7 @@ def _pretrain(
                 ckpt_path,
                 {
                     "epoch": epoch,
-                    "modality": modality,
-                    "config": asdict(cfg),
+                    **run,
                     "encoder": enc.state_dict(),
                     "decoder": dec.state_dict(),
                     "optimizer": opt.state_dict(),
