@@ -43,12 +43,16 @@ localrules:
     pretrained,
 
 
+# The encoders are plain inputs (no ancient()): a re-run of pretraining (new parameters,
+# code or cubes) must re-run the fusion, and everything downstream, in the same invocation.
+# An encoder file rewritten with the same content only costs a fusion re-run; a killed
+# fusion job still resumes, since its checkpoint is matched by the encoders' SHA-256.
 rule train_fusion:
     """Stage 2: the fusion network over both frozen encoders, on all tiles' cubes."""
     input:
         cubes=expand("results/cube/{tile}.zarr", tile=TILES),
-        encoder_s2=ancient("results/models/encoder_s2.pt"),
-        encoder_s1=ancient("results/models/encoder_s1.pt"),
+        encoder_s2="results/models/encoder_s2.pt",
+        encoder_s1="results/models/encoder_s1.pt",
     output:
         model=protected("results/models/fusion.pt"),
         curves="results/models/fusion_curves.csv",

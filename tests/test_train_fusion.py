@@ -4,6 +4,10 @@ reconstructs a hidden clear S2 view far better than the band mean."""
 from __future__ import annotations
 
 import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,8 @@ from ecoembed.train.pretrain import (
     sensor_series,
 )
 from tests.test_checkpoints import crafted
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +211,40 @@ def test_trained_and_hand_made_fusion_checkpoints_have_one_format(stage1, tmp_pa
     for path in (out.model, made_path):
         model = load_embedding_model(path)
         assert model.norm["s2"][0].dtype == np.float32 and model.norm["s2"][0].shape == (10,)
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args, "--cores", "2"]
+        + ["-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+        + ["--configfile", str(REPO / "config" / "tiny.yaml"), str(workdir / "small.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+# tiny, smaller still: the test is about which jobs run, not what they learn
+SMALL_WORLD = """\
+synth: {{tile_size: 64, end: "2022-04-30", n_sites: 1}}
+context: {{size: 7, frames: 5}}
+pretrain: {{epochs: 1, examples_per_tile: 100, lr: {lr}}}
+fusion: {{epochs: 1, examples_per_tile: 100}}
+"""
+
+
+@pytest.mark.slow
+def test_one_invocation_retrains_the_fusion_after_a_pretraining_change(tmp_path):
+    """A change of the pretraining parameters plans pretraining and the fusion in the same
+    invocation, and nothing upstream. (With the encoders as ancient() inputs of
+    train_fusion it planned pretraining only: the fusion stayed that of the old encoders.)"""
+    (tmp_path / "small.yaml").write_text(SMALL_WORLD.format(lr=0.002), encoding="utf-8")
+    first = snakemake(tmp_path, "train_fusion")
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = snakemake(tmp_path, "train_fusion", "-n")  # finished, with Snakemake's metadata
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout + again.stderr
+    (tmp_path / "small.yaml").write_text(SMALL_WORLD.format(lr=0.001), encoding="utf-8")
+    plan = snakemake(tmp_path, "train_fusion", "-n")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    planned = re.findall(r"^rule (\w+):", plan.stdout, re.MULTILINE)
+    assert sorted(planned) == ["pretrain", "pretrain", "train_fusion"], plan.stdout
