@@ -92,3 +92,21 @@ def test_training_device_defaults_to_cuda_if_present_and_can_be_overridden(monke
     assert training_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
     monkeypatch.setenv("ECOEMBED_DEVICE", "cpu")
     assert training_device() == torch.device("cpu")
+
+
+def test_the_device_line_says_what_the_device_is_for(monkeypatch, caplog):
+    """Training logs "training on ...", export and tower series (resolve_device, also
+    behind `python -m ecoembed embed`) "inference on ...", chosen or configured."""
+    from ecoembed.train.device import resolve_device, training_device
+
+    monkeypatch.setenv("ECOEMBED_DEVICE", "cpu")
+    with caplog.at_level("INFO", logger="ecoembed.train.device"):
+        training_device()
+        assert resolve_device("auto") == "cpu"
+        assert resolve_device("cuda:1") == "cuda:1"  # as configured, not checked here
+        training_device(announce=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        "training on cpu",
+        "inference on cpu",
+        "inference on cuda:1",
+    ]
