@@ -166,7 +166,7 @@ def test_pretraining_refuses_a_resume_checkpoint_made_from_other_cubes(tmp_path)
     with pytest.raises(InputDataError) as err:
         pretrain(toy_series(seed=1), "s2", out, SMALL, progress=False)
     message = str(err.value)
-    assert message.startswith(f"{out.checkpoint}: resume checkpoint of another training data")
+    assert message.startswith(f"{out.checkpoint}: resume checkpoint made with other training data")
     assert "config" not in message and message.endswith("delete it to retrain from the start")
     assert out.checkpoint.read_bytes() == before and not out.encoder.exists()
 
@@ -178,7 +178,8 @@ def test_resume_refusal_names_what_differs_in_the_config(tmp_path):
     with pytest.raises(InputDataError) as err:
         pretrain(toy_series(), "s2", out, other, progress=False)
     assert str(err.value) == (
-        f"{out.checkpoint}: resume checkpoint of another config (lr 0.002 there, 0.0001 now); "
+        f"{out.checkpoint}: resume checkpoint made with another config (lr 0.002 there, "
+        "0.0001 now); "
         "another sensor ('s1' there, 's2' now); delete it to retrain from the start"
     )
 

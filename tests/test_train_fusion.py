@@ -156,7 +156,7 @@ def test_resume_refuses_a_checkpoint_made_with_other_encoders(stage1, tmp_path):
     with pytest.raises(InputDataError) as err:
         train_fusion(series["s2"], series["s1"], mixed, out, FAST, progress=False)
     assert str(err.value) == (
-        f"{out.checkpoint}: resume checkpoint of another stage-1 encoders (s1); "
+        f"{out.checkpoint}: resume checkpoint made with other stage-1 encoders (s1); "
         "delete it to retrain from the start"
     )
     assert out.checkpoint.read_bytes() == before and not out.model.exists()

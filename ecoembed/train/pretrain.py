@@ -245,11 +245,11 @@ def series_sha256(series: list[SensorSeries]) -> str:
     return digest.hexdigest()
 
 
-RESUME_KEYS = {  # what a resume checkpoint must share with the run, as a user calls it
-    "config": "config",
-    "modality": "sensor",
-    "encoder_sha256": "stage-1 encoders",
-    "data_sha256": "training data (cubes)",
+RESUME_KEYS = {  # what a resume checkpoint must share with the run, and its mismatch
+    "config": "another config",
+    "modality": "another sensor",
+    "encoder_sha256": "other stage-1 encoders",
+    "data_sha256": "other training data (cubes)",
 }
 
 
@@ -279,7 +279,7 @@ def check_resume(path: Path, state: dict, run: dict) -> None:
             other.append(f"{what} ({_shown(saved)} there, {_shown(now)} now)")
     if other:
         raise InputDataError(
-            path, "resume checkpoint of another " + "; another ".join(other) + f"; {RESTART}"
+            path, "resume checkpoint made with " + "; ".join(other) + f"; {RESTART}"
         )
 
 
