@@ -105,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # WorkflowError, ConfigError, OSError, YAMLError
             print(f"{args.path}: invalid config\n{err}", file=sys.stderr)
             return 1
+        if cfg["data_source"] == "stac":
+            from ecoembed.io.credentials import MissingCredentialsError, check_credentials
+
+            try:  # the environment, not the file: the workflow would stop on it too
+                check_credentials(cfg["stac"])
+            except MissingCredentialsError as err:
+                print(f"{args.path}: valid, but not runnable here: {err}", file=sys.stderr)
+                return 1
         print(f"{args.path}: valid (config hash {config_hash(cfg)})")
         return 0
 

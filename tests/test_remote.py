@@ -209,3 +209,15 @@ def test_remote_size_is_asked_with_head_not_downloaded(monkeypatch):
     fields["file:size"] = 101
     with pytest.raises(remote.DownloadCheckError, match="100 bytes where its item says file:size 101"):
         remote.verify_asset(url, fields, item="i", mode="auto")
+
+
+def test_validate_config_says_when_the_key_is_missing(monkeypatch, capsys):
+    from ecoembed.__main__ import main as cli
+
+    monkeypatch.delenv("PC_SDK_SUBSCRIPTION_KEY", raising=False)
+    assert cli(["validate-config", str(REAL_EXAMPLE)]) == 1
+    err = capsys.readouterr().err
+    assert "valid, but not runnable here: stac.s1: PC_SDK_SUBSCRIPTION_KEY is not set" in err
+    monkeypatch.setenv("PC_SDK_SUBSCRIPTION_KEY", "k")
+    assert cli(["validate-config", str(REAL_EXAMPLE)]) == 0
+    assert "valid (config hash" in capsys.readouterr().out
