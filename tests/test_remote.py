@@ -48,40 +48,20 @@ def test_which_sources_need_a_key():
         check_credentials({"s2": src}, environ={})
 
 
-def test_workflow_without_the_key_stops_before_any_job(tmp_path):
-    env_free = {"PC_SDK_SUBSCRIPTION_KEY": None}
-    run = snakemake_env(tmp_path, env_free, "-n", "gpp_eval", "--configfile", str(REAL_EXAMPLE))
+def test_workflow_without_the_key_stops_before_any_job(tmp_path, monkeypatch):
+    monkeypatch.delenv("PC_SDK_SUBSCRIPTION_KEY", raising=False)
+    run = snakemake(tmp_path, "-n", "gpp_eval", "--configfile", str(REAL_EXAMPLE))
     out = run.stdout + run.stderr
     assert run.returncode != 0, out
     errors = [line for line in out.splitlines() if "PC_SDK_SUBSCRIPTION_KEY is not set" in line]
     assert len(errors) == 1, out
     assert "stac_search" not in out and not (tmp_path / "results").exists(), out
     # with the key the plan builds: one search per site, then the plan table
-    run = snakemake_env(
-        tmp_path, {"PC_SDK_SUBSCRIPTION_KEY": "k"}, "-n", "plan", "--configfile", str(REAL_EXAMPLE)
-    )
+    monkeypatch.setenv("PC_SDK_SUBSCRIPTION_KEY", "k")
+    run = snakemake(tmp_path, "-n", "plan", "--configfile", str(REAL_EXAMPLE))
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     assert "stac_search        3" in out and "plan               1" in out, out
-
-
-def snakemake_env(workdir: Path, env: dict[str, str | None], *args: str):
-    import os
-
-    old = {k: os.environ.get(k) for k in env}
-    try:
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        return snakemake(workdir, *args)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # --------------------------------------------------------------------- refused requests
@@ -178,7 +158,9 @@ def test_checksum_forms(asset_file, form):
 def test_truncated_or_missing_asset(asset_file):
     fields = _fields(asset_file, hashlib.md5(asset_file.read_bytes()).hexdigest())
     asset_file.write_bytes(asset_file.read_bytes()[:-1])
-    with pytest.raises(remote.DownloadCheckError, match="10239 bytes where its item says file:size 10240"):
+    with pytest.raises(
+        remote.DownloadCheckError, match="10239 bytes where its item says file:size 10240"
+    ):
         remote.verify_asset(str(asset_file), fields, item="i", mode="size")
     asset_file.unlink()
     with pytest.raises(remote.DownloadCheckError, match="does not exist"):
@@ -207,7 +189,9 @@ def test_remote_size_is_asked_with_head_not_downloaded(monkeypatch):
     remote.verify_asset(url, fields, item="i", mode="auto", signed=url + "?sig")
     assert asked == [url + "?sig"]  # the signed URL
     fields["file:size"] = 101
-    with pytest.raises(remote.DownloadCheckError, match="100 bytes where its item says file:size 101"):
+    with pytest.raises(
+        remote.DownloadCheckError, match="100 bytes where its item says file:size 101"
+    ):
         remote.verify_asset(url, fields, item="i", mode="auto")
 
 
