@@ -654,9 +654,12 @@ VERIFY_MODES = ("auto", "size", "checksum", "none")
 
 def _used_asset_keys(acq: Mapping[str, Any], source: Mapping[str, Any]) -> list[str]:
     """The source asset keys an acquisition reads."""
-    names = source["assets"]
-    ours = (*sentinel.S2_BAND_NAMES, stac.SCL_ASSET_KEY) if acq["kind"] == "s2" else ()
-    return [names[k] for k in ours] if ours else [names[k] for k in sentinel.S1_ASSET_KEYS]
+    ours = (
+        (*sentinel.S2_BAND_NAMES, stac.SCL_ASSET_KEY)
+        if acq["kind"] == "s2"
+        else sentinel.S1_ASSET_KEYS
+    )
+    return [source["assets"][k] for k in ours]
 
 
 def verify_sources(

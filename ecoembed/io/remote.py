@@ -161,9 +161,10 @@ def is_local(href: str) -> bool:
     return len(parsed.scheme) <= 1 or parsed.scheme == "file"
 
 
-def _local_path(href: str) -> Path:
+def local_path(href: str) -> str:
+    """The path of a local href (``file://`` URLs included)."""
     parsed = urlparse(href)
-    return Path(parsed.path if parsed.scheme == "file" else href)
+    return parsed.path if parsed.scheme == "file" else href
 
 
 def remote_size(url: str, timeout_s: float = 30.0) -> int | None:
@@ -202,7 +203,7 @@ def verify_asset(
         mode = "checksum" if local else "size"
     if size is not None:
         if local:
-            path = _local_path(href)
+            path = Path(local_path(href))
             if not path.is_file():
                 raise DownloadCheckError(href, "asset file does not exist", item=item)
             got = path.stat().st_size
@@ -219,7 +220,7 @@ def verify_asset(
         name, want = _checksum_algorithm(str(checksum))
         digest = hashlib.new(name)
         if local:
-            with open(_local_path(href), "rb") as f:
+            with open(local_path(href), "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
         else:

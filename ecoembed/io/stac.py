@@ -32,6 +32,7 @@ from ecoembed.io import sentinel
 from ecoembed.io.atomic import atomic_write_text
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
+from ecoembed.io.remote import is_local, local_path
 
 S2_COLLECTION_ID = "sentinel-2-l2a"
 S1_COLLECTION_ID = "sentinel-1-rtc"
@@ -338,11 +339,11 @@ def check_local_href(
 ) -> str:
     """``href`` if it is a local path inside ``root``; a catalog on disk must not send the
     workflow to the network or to files outside its own folder."""
-    if _is_url(href) and urlparse(href).scheme != "file":
+    if not is_local(href):
         raise InputDataError(
             where, f"asset href {href!r} is a URL, not a file of {root}", item=item
         )
-    local = urlparse(href).path if _is_url(href) else href
+    local = local_path(href)
     if not _inside(local, Path(root)):
         raise InputDataError(
             where, f"asset href {href!r} points outside the folder {root}", item=item
@@ -369,9 +370,9 @@ class LocalStacIO(DefaultStacIO):
         self.root = Path(root)
 
     def read_text_from_href(self, href: str) -> str:
-        if _is_url(href) and urlparse(href).scheme != "file":
+        if not is_local(href):
             raise InputDataError(href, f"a catalog on disk ({self.root}) links to a URL")
-        local = urlparse(href).path if _is_url(href) else href
+        local = local_path(href)
         if not _inside(local, self.root):
             raise InputDataError(href, f"link points outside the catalog's folder {self.root}")
         return super().read_text_from_href(local)
