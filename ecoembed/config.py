@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ecoembed.io.names import fluxnet_dd_filename
+from ecoembed.io.sensors import SENSORS
 from ecoembed.synth import plan
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config.schema.yaml"
@@ -100,12 +101,11 @@ def _check_synth(cfg: dict[str, Any]) -> None:
             ) from None
 
 
-# Nominal revisit of the real sensors (days): Sentinel-2 with both satellites, Sentinel-1
-# with two satellites (6 days; 12 with one, as from the end of Sentinel-1B in December
-# 2021). The shorter S1 value is taken, so that a period is refused only when it cannot
-# hold the context at the best nominal revisit; fewer acquisitions (clouds over the
-# max_cloud_cover, one satellite) still fail later, in the search or in pretraining.
-STAC_REVISIT_DAYS = {"s2": 5, "s1": 6}
+# Nominal revisit of the real sensors (ecoembed.io.sensors). The shorter S1 value (two
+# satellites) is taken, so that a period is refused only when it cannot hold the context
+# at the best nominal revisit; fewer acquisitions (clouds over the max_cloud_cover, one
+# satellite) still fail later, in the search or in pretraining.
+STAC_REVISIT_DAYS = {s.name: s.revisit_days for s in SENSORS.values()}
 
 
 def _check_context_fits_period(cfg: dict[str, Any]) -> None:

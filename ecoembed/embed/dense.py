@@ -32,20 +32,6 @@ import torch
 from ecoembed.embed.model import EmbeddingModel
 from ecoembed.models import ContextEncoder
 
-DAY0 = np.datetime64("2000-01-01", "ns")  # origin of the day numbers, as in training
-
-
-def day_numbers(times: np.ndarray) -> np.ndarray:
-    """datetime64 -> float days since 2000-01-01 (the encoders' time unit)."""
-    return ((np.asarray(times, "datetime64[ns]") - DAY0) / np.timedelta64(1, "D")).astype(
-        np.float64
-    )
-
-
-def day_dates(days: np.ndarray) -> np.ndarray:
-    """Day numbers -> calendar dates (datetime64[D]) of the days they fall in."""
-    return DAY0.astype("datetime64[D]") + np.floor(days).astype("timedelta64[D]")
-
 
 @dataclass(frozen=True)
 class Targets:

@@ -31,11 +31,12 @@ import xarray as xr
 from tqdm import tqdm
 
 from ecoembed.embed.baselines import choose_lambda, linear_fill, whittaker_fill
-from ecoembed.embed.dense import Targets, daily_targets, day_dates, day_numbers, embed_window
+from ecoembed.embed.dense import Targets, daily_targets, embed_window
 from ecoembed.embed.export import cube_grid, daily_range, read_window
 from ecoembed.embed.model import EmbeddingModel, load_embedding_model
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.sentinel import S2_BANDS
+from ecoembed.io.timeaxis import day_dates, day_numbers
 from ecoembed.io.zarrio import open_zarr
 from ecoembed.synth.sentinel2 import surface_reflectance
 

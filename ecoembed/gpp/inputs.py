@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ecoembed.embed.dense import daily_targets, day_dates, day_numbers
+from ecoembed.embed.dense import daily_targets
 from ecoembed.embed.export import daily_range
 from ecoembed.embed.sites import (
     SitePixel,
@@ -43,6 +43,7 @@ from ecoembed.io.atomic import atomic_path
 from ecoembed.io.fluxnet import MET_COLUMNS, read_daily_gpp
 from ecoembed.io.names import MET_SUFFIX
 from ecoembed.io.solar import extraterrestrial_flux
+from ecoembed.io.timeaxis import day_dates, day_numbers
 from ecoembed.io.zarrio import open_zarr
 from ecoembed.synth.state import fapar
 

@@ -33,9 +33,10 @@ from ecoembed.io.atomic import atomic_write_text
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
 from ecoembed.io.remote import is_local, local_path
+from ecoembed.io.sensors import SENSORS
 
-S2_COLLECTION_ID = "sentinel-2-l2a"
-S1_COLLECTION_ID = "sentinel-1-rtc"
+S2_COLLECTION_ID = SENSORS["s2"].collection
+S1_COLLECTION_ID = SENSORS["s1"].collection
 TILES_COLLECTION_ID = "ecoembed-tiles"
 TILE_PROPERTY = "ecoembed:tile"
 SCL_ASSET_KEY = "SCL"

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.errors import InputDataError
+from ecoembed.io.timeaxis import day_numbers
 from ecoembed.models import ContextEncoder, NeighbourhoodDecoder, context_weights, mask_inputs
 from ecoembed.models.losses import valid_weight, weighted_masked_mse
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
@@ -78,7 +79,7 @@ def sensor_series(cube, modality: str) -> SensorSeries:
         names = cube["pol"].values.tolist()
     else:
         raise ValueError(f"unknown modality {modality!r} (expected s1 or s2)")
-    day_of = ((times - pd.Timestamp("2000-01-01")) / pd.Timedelta(days=1)).to_numpy(np.float32)
+    day_of = day_numbers(times.values).astype(np.float32)
     return SensorSeries(values.astype(np.float32), day_of, times.normalize(), tuple(names))
 
 
