@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.path}: invalid config\n{err}", file=sys.stderr)
             return 1
         if cfg["data_source"] == "stac":
-            from ecoembed.io.credentials import MissingCredentialsError, check_credentials
+            from ecoembed.acquire.credentials import MissingCredentialsError, check_credentials
 
             try:  # the environment, not the file: the workflow would stop on it too
                 check_credentials(cfg["stac"])

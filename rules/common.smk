@@ -9,8 +9,10 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from ecoembed.config import config_hash, validate_config
-from ecoembed.io.credentials import check_credentials
+from ecoembed.acquire import sites as real_sites
+from ecoembed.acquire.credentials import check_credentials
 from ecoembed.io.names import FIGURE_NAMES, fluxnet_dd_filename, gpp_input_set_names
+from ecoembed.io.sites import years
 from ecoembed.synth import plan
 
 min_version("9.0")
@@ -42,13 +44,13 @@ STAC_CFG = config["stac"]
 if SYNTHETIC:
     TILES = plan.tile_ids(SYNTH_CFG)
     SITES = plan.site_plan(SYNTH_CFG)
-    FIRST_YEAR, LAST_YEAR = plan.years(SYNTH_CFG)
+    FIRST_YEAR, LAST_YEAR = years(SYNTH_CFG)
 else:
     # The account keys the sources need, before any job is planned or submitted.
     check_credentials(STAC_CFG)
-    TILES = [s["id"] for s in STAC_CFG["sites"]]
-    SITES = [plan.SitePlan(s["id"], s["id"], s["igbp"], 0) for s in STAC_CFG["sites"]]
-    FIRST_YEAR, LAST_YEAR = plan.years(STAC_CFG)
+    TILES = real_sites.tile_ids(STAC_CFG)
+    SITES = real_sites.site_plan(STAC_CFG)
+    FIRST_YEAR, LAST_YEAR = years(STAC_CFG)
 TILE_PATTERN = "|".join(re.escape(t) for t in TILES)  # constrains the {tile} wildcard
 # The cube's input besides the catalog, per tile: the synthetic tile's folder, or the
 # acquired tile's items.json (its folder is filled by one job per acquisition).
@@ -58,7 +60,7 @@ TILE_RAW = f"{RAW}/tiles/{{tile}}" if SYNTHETIC else f"{RAW}/tiles/{{tile}}/item
 def acquisition_batches(wildcards):
     """A real tile's batch item collections (rule acquire), from the manifest its STAC
     search wrote (checkpoint stac_search in rules/acquire.smk)."""
-    from ecoembed.io.acquire import acquisition_batches
+    from ecoembed.acquire.manifest import acquisition_batches
 
     manifest = checkpoints.stac_search.get(tile=wildcards.tile).output.manifest
     return [

@@ -28,11 +28,11 @@ from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_geom
 
-from ecoembed.io import acquire
+from ecoembed.acquire.sources import ASSET_NAMING
 from ecoembed.io.raster import write_cog
 
 SRC_EPSG = 32633  # the archive's CRS, whatever the tile's
-COMMON = acquire.ASSET_NAMING["common"]["s2"]
+COMMON = ASSET_NAMING["common"]["s2"]
 
 
 def utc(*args) -> dt.datetime:

@@ -15,11 +15,17 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform as warp_transform
 
+from ecoembed.acquire import load
+from ecoembed.acquire.batches import acquire_batch, write_tile_items
+from ecoembed.acquire.load import acquire_acquisition
+from ecoembed.acquire.manifest import acquisition_batches
+from ecoembed.acquire.remote import with_retries
+from ecoembed.acquire.search import NoAcquisitionsError, search_tile
 from ecoembed.config import validate_config
 from ecoembed.cube import build_cube
-from ecoembed.io import acquire, stac, zarrio
-from ecoembed.io.acquire import NoAcquisitionsError, site_grid
+from ecoembed.io import stac, zarrio
 from ecoembed.io.errors import InputDataError
+from ecoembed.io.grid import site_grid
 from tests.stac_archive import COMMON, Archive, field_dn, field_power, tile_centres, utc
 
 # A site in UTM zone 32 (EPSG:32632); the "archive" delivers its scenes in zone 33.
@@ -100,17 +106,17 @@ def acquired(archive, tmp_path_factory):
     raw = tmp_path_factory.mktemp("raw")
     study = study_cfg(archive["catalog"], resampling="bilinear")
     manifest = raw / "manifests" / f"{SITE['id']}.json"
-    acquire.search_tile(SITE["id"], SITE, study, manifest)
+    search_tile(SITE["id"], SITE, study, manifest)
     tile_dir = raw / "tiles" / SITE["id"]
     batches = []
-    for batch in acquire.acquisition_batches(manifest, 2):
+    for batch in acquisition_batches(manifest, 2):
         out = tile_dir / "batches" / f"{batch}.json"
-        acquire.acquire_batch(
+        acquire_batch(
             manifest, batch, tile_dir, out, batch_size=2, resampling="bilinear", backoff_s=0
         )
         batches.append(out)
     items_json = tile_dir / "items.json"
-    acquire.write_tile_items(manifest, batches, items_json)
+    write_tile_items(manifest, batches, items_json)
     catalog = raw / "catalog.json"
     stac.build_catalog([items_json], catalog)
     cube_path = raw.parent / "cube.zarr"
@@ -242,7 +248,7 @@ def test_empty_search_names_site_dates_and_collection(archive, tmp_path):
     study = study_cfg(archive["catalog"], start="2020-01-01", end="2020-12-31")
     manifest = tmp_path / "m.json"
     with pytest.raises(NoAcquisitionsError) as err:
-        acquire.search_tile(SITE["id"], SITE, study, manifest)
+        search_tile(SITE["id"], SITE, study, manifest)
     msg = str(err.value)
     for part in (SITE["id"], "2020-01-01", "2020-12-31", "sentinel-2-l2a", "60"):
         assert part in msg, (part, msg)
@@ -252,7 +258,7 @@ def test_empty_search_names_site_dates_and_collection(archive, tmp_path):
 def test_download_retries_then_succeeds_or_leaves_nothing(acquired, tmp_path, monkeypatch):
     manifest = acquired["manifest_path"]
     acq = acquired["manifest"]["acquisitions"][0]["id"]
-    real_load = acquire._load
+    real_load = load._load
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -261,18 +267,18 @@ def test_download_retries_then_succeeds_or_leaves_nothing(acquired, tmp_path, mo
             raise RasterioIOError("HTTP response code: 503")
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(acquire, "_load", flaky)
+    monkeypatch.setattr(load, "_load", flaky)
     out = tmp_path / "ok" / acq
-    acquire.acquire_acquisition(manifest, acq, out, retries=2, backoff_s=0)
+    acquire_acquisition(manifest, acq, out, retries=2, backoff_s=0)
     assert (out / "B04.tif").is_file() and calls["n"] == 2 + 3  # 3 loads: 10 m, 20 m, SCL
 
     def broken(*args, **kwargs):
         raise RasterioIOError("HTTP response code: 503")
 
-    monkeypatch.setattr(acquire, "_load", broken)
+    monkeypatch.setattr(load, "_load", broken)
     out = tmp_path / "bad" / acq
     with pytest.raises(RuntimeError, match=rf"acquisition {acq}.*3 attempt\(s\).*503"):
-        acquire.acquire_acquisition(manifest, acq, out, retries=2, backoff_s=0)
+        acquire_acquisition(manifest, acq, out, retries=2, backoff_s=0)
     assert not out.exists() and not list(out.parent.iterdir())  # no partial folder
 
 
@@ -283,7 +289,7 @@ def test_backoff_doubles():
         raise OSError("connection reset")
 
     with pytest.raises(RuntimeError, match="x: failed after 4 attempt"):
-        acquire.with_retries(fail, what="x", retries=3, backoff_s=1.5, sleep=waits.append)
+        with_retries(fail, what="x", retries=3, backoff_s=1.5, sleep=waits.append)
     assert waits == [1.5, 3.0, 6.0]
 
 
@@ -336,7 +342,7 @@ def test_site_file_names_of_the_releases_and_ties(tmp_path):
 
 
 def test_missing_key_stops_the_acquisition_before_any_download(acquired, tmp_path, monkeypatch):
-    from ecoembed.io.credentials import MissingCredentialsError
+    from ecoembed.acquire.credentials import MissingCredentialsError
 
     manifest = dict(acquired["manifest"])
     manifest["sources"] = {
@@ -346,20 +352,20 @@ def test_missing_key_stops_the_acquisition_before_any_download(acquired, tmp_pat
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest))
     monkeypatch.delenv("ECOEMBED_TEST_KEY", raising=False)
-    monkeypatch.setattr(acquire, "_load", lambda *a, **k: pytest.fail("downloaded"))
+    monkeypatch.setattr(load, "_load", lambda *a, **k: pytest.fail("downloaded"))
     acq = next(a["id"] for a in manifest["acquisitions"] if a["kind"] == "s1")
     with pytest.raises(MissingCredentialsError, match="stac.s1: ECOEMBED_TEST_KEY is not set"):
-        acquire.acquire_acquisition(path, acq, tmp_path / "out")
+        acquire_acquisition(path, acq, tmp_path / "out")
     # a batch stops at once too, rather than trying every acquisition
     with pytest.raises(MissingCredentialsError):
-        acquire.acquire_batch(
+        acquire_batch(
             path, "sentinel-1-rtc-001", tmp_path / "tile", tmp_path / "b.json", batch_size=25
         )
     assert not (tmp_path / "out").exists() and not (tmp_path / "b.json").exists()
 
 
 def test_refused_download_is_not_retried(acquired, tmp_path, monkeypatch):
-    from ecoembed.io.remote import AccessRefusedError
+    from ecoembed.acquire.remote import AccessRefusedError
 
     calls = []
 
@@ -367,12 +373,10 @@ def test_refused_download_is_not_retried(acquired, tmp_path, monkeypatch):
         calls.append(1)
         raise RasterioIOError("HTTP response code: 403")
 
-    monkeypatch.setattr(acquire, "_load", refuse)
+    monkeypatch.setattr(load, "_load", refuse)
     acq = acquired["manifest"]["acquisitions"][0]["id"]
     with pytest.raises(AccessRefusedError, match=r"access refused \(HTTP 403\), not retried"):
-        acquire.acquire_acquisition(
-            acquired["manifest_path"], acq, tmp_path / "x", retries=4, backoff_s=30
-        )
+        acquire_acquisition(acquired["manifest_path"], acq, tmp_path / "x", retries=4, backoff_s=30)
     assert calls == [1] and not (tmp_path / "x").exists()
 
 
@@ -390,7 +394,7 @@ def test_static_source_catalog_linking_to_the_network_is_refused(archive, tmp_pa
     catalog.write_text(json.dumps(d))
     study = study_cfg(catalog)
     with pytest.raises(InputDataError, match="links to a URL"):
-        acquire.search_tile(SITE["id"], SITE, study, tmp_path / "m.json")
+        search_tile(SITE["id"], SITE, study, tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
 
 
@@ -400,7 +404,7 @@ def test_batches_reuse_finished_acquisitions_and_redo_changed_ones(acquired, tmp
     manifest = acquired["manifest_path"]
     tile = tmp_path / "tile"
     out = tmp_path / "batch.json"
-    first = acquire.acquire_batch(manifest, "sentinel-2-l2a-001", tile, out, batch_size=3)
+    first = acquire_batch(manifest, "sentinel-2-l2a-001", tile, out, batch_size=3)
     assert [i.id for i in first] == [
         a["id"] for a in acquired["manifest"]["acquisitions"] if a["kind"] == "s2"
     ]
@@ -409,18 +413,16 @@ def test_batches_reuse_finished_acquisitions_and_redo_changed_ones(acquired, tmp
     stamps = {i.id: (tile / "sentinel-2-l2a" / i.id / "B04.tif").stat().st_mtime_ns for i in first}
     lost = tile / "sentinel-2-l2a" / first[1].id
     shutil.rmtree(lost)
-    again = acquire.acquire_batch(manifest, "sentinel-2-l2a-001", tile, out, batch_size=3)
+    again = acquire_batch(manifest, "sentinel-2-l2a-001", tile, out, batch_size=3)
     assert [i.id for i in again] == [i.id for i in first]
     new = {i.id: (tile / "sentinel-2-l2a" / i.id / "B04.tif").stat().st_mtime_ns for i in first}
     assert new[first[0].id] == stamps[first[0].id] and new[first[2].id] == stamps[first[2].id]
     assert lost.is_dir()
-    acquire.acquire_batch(
-        manifest, "sentinel-2-l2a-001", tile, out, batch_size=3, resampling="bilinear"
-    )
+    acquire_batch(manifest, "sentinel-2-l2a-001", tile, out, batch_size=3, resampling="bilinear")
     redone = {i.id: (tile / "sentinel-2-l2a" / i.id / "B04.tif").stat().st_mtime_ns for i in first}
     assert all(redone[k] != new[k] for k in redone)
     with pytest.raises(InputDataError, match="no batch 'sentinel-2-l2a-009'"):
-        acquire.acquire_batch(manifest, "sentinel-2-l2a-009", tile, out, batch_size=3)
+        acquire_batch(manifest, "sentinel-2-l2a-009", tile, out, batch_size=3)
 
 
 @pytest.mark.parametrize("fault", ["float32", "shifted"])
@@ -449,5 +451,5 @@ def test_source_asset_unlike_its_item_is_refused_before_loading(acquired, tmp_pa
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest))
     with pytest.raises(InputDataError, match=rf"red.tif \(item S2B_A_north\).*{want}"):
-        acquire.acquire_acquisition(path, acq["id"], tmp_path / "out", retries=0)
+        acquire_acquisition(path, acq["id"], tmp_path / "out", retries=0)
     assert not (tmp_path / "out").exists()

@@ -34,11 +34,18 @@ from rasterio.warp import transform_bounds, transform_geom
 from rasterio.windows import Window
 from shapely.geometry import shape
 
+from ecoembed.acquire.batches import acquire_batch
+from ecoembed.acquire.load import acquire_acquisition, s2_dn_convention
+from ecoembed.acquire.manifest import acquisition_batches
+from ecoembed.acquire.plan import format_plan, plan_tile
+from ecoembed.acquire.remote import DownloadCheckError
+from ecoembed.acquire.search import NoAcquisitionsError, group_acquisitions, search_tile
+from ecoembed.acquire.sources import ASSET_NAMING
 from ecoembed.config import validate_config
 from ecoembed.cube.sentinel2 import read_s2_window
-from ecoembed.io import acquire, sentinel
+from ecoembed.io import sentinel
+from ecoembed.io.grid import grid_footprint, site_grid, wgs84_geometry
 from ecoembed.io.raster import write_cog
-from ecoembed.io.remote import DownloadCheckError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "stac_items"
 pytestmark = pytest.mark.skipif(
@@ -121,7 +128,7 @@ def naming(item: dict) -> str:
 
 
 def source_of(kind: str, item: dict) -> dict:
-    return {"assets": acquire.ASSET_NAMING[naming(item)][kind]}
+    return {"assets": ASSET_NAMING[naming(item)][kind]}
 
 
 # --------------------------------------------------------------------- metadata only
@@ -135,7 +142,7 @@ def test_every_real_s2_item_is_listed():
 def test_dn_offset_and_mgrs_tile_of_each_real_s2_item(item_id):
     d = next(i for i in all_s2_items() if i["id"] == item_id)
     item = pystac.Item.from_dict(d, preserve_dict=True)
-    conv = acquire.s2_dn_convention([item], source_of("s2", d), item_id)
+    conv = s2_dn_convention([item], source_of("s2", d), item_id)
     assert (conv.offset, conv.rule) == EXPECTED_OFFSET[item_id]
     assert conv.scale == pytest.approx(1e-4)
     assert sentinel.mgrs_tile(d["properties"]) == EXPECTED_MGRS[item_id]
@@ -150,7 +157,7 @@ def test_scenes_of_one_overpass_that_disagree_are_refused():
     other["properties"]["earthsearch:boa_offset_applied"] = False
     items = [pystac.Item.from_dict(d, preserve_dict=True) for d in (flagged, other)]
     with pytest.raises(ValueError, match=r"different offsets.*boa_offset_applied.*raster:bands"):
-        acquire.s2_dn_convention(items, source_of("s2", flagged), "acq")
+        s2_dn_convention(items, source_of("s2", flagged), "acq")
 
 
 # --------------------------------------------------------------------- through acquisition
@@ -229,9 +236,7 @@ def replicate(item: dict, keys: list[str], grid, folder: Path, field, nodata_out
         values = np.rint(values) if dtype.kind in "ui" else values
         values = values.astype(dtype)
         if nodata_outside:
-            footprint = transform_geom(
-                "EPSG:4326", f"EPSG:{epsg}", acquire.wgs84_geometry(d["geometry"])
-            )
+            footprint = transform_geom("EPSG:4326", f"EPSG:{epsg}", wgs84_geometry(d["geometry"]))
             outside = geometry_mask([footprint], out_shape=shape_, transform=window_t)
             values[outside] = nodata
         path = folder / f"{key}.tif"
@@ -293,7 +298,7 @@ def site_inside(geometries: list[dict], site_id: str) -> dict:
     """A site where every footprint in ``geometries`` holds the whole test tile."""
     region = None
     for g in geometries:
-        s = shape(acquire.wgs84_geometry(g))
+        s = shape(wgs84_geometry(g))
         region = s if region is None else region.intersection(s)
     p = region.buffer(-0.02).representative_point()
     return {"id": site_id, "lat": round(p.y, 5), "lon": round(p.x, 5), "igbp": "GRA"}
@@ -301,14 +306,14 @@ def site_inside(geometries: list[dict], site_id: str) -> dict:
 
 def acquire_all(manifest: Path, tile_dir: Path) -> list[pystac.Item]:
     items = []
-    for batch in acquire.acquisition_batches(manifest, 25):
+    for batch in acquisition_batches(manifest, 25):
         out = tile_dir / "batches" / f"{batch}.json"
-        items += acquire.acquire_batch(manifest, batch, tile_dir, out, batch_size=25)
+        items += acquire_batch(manifest, batch, tile_dir, out, batch_size=25)
     return items
 
 
 def s2_keys(item: dict) -> list[str]:
-    names = acquire.ASSET_NAMING[naming(item)]["s2"]
+    names = ASSET_NAMING[naming(item)]["s2"]
     return [names[b] for b in (*sentinel.S2_BAND_NAMES, "SCL")]
 
 
@@ -357,11 +362,11 @@ def earth_search(tmp_path_factory):
     root = tmp_path_factory.mktemp("es")
     items = [i for i in es_items() if i["id"] != T01WCR]
     site = site_inside([i["geometry"] for i in items], "AT-Twn")
-    grid = acquire.site_grid(site["lat"], site["lon"], 320)
+    grid = site_grid(site["lat"], site["lon"], 320)
     reps = [replicate_s2(i, grid, root / "assets" / i["id"]) for i in items]
     cfg = study(site, save_catalog(root, "sentinel-2-l2a", reps), None, "2016-01-01", "2022-12-31")
     manifest = root / "raw" / "manifests" / "AT-Twn.json"
-    acquire.search_tile("AT-Twn", site, cfg, manifest, kinds=("s2",))
+    search_tile("AT-Twn", site, cfg, manifest, kinds=("s2",))
     acquired = acquire_all(manifest, root / "raw" / "tiles" / "AT-Twn")
     return {"grid": grid, "items": acquired, "manifest": json.loads(manifest.read_text())}
 
@@ -384,14 +389,14 @@ def test_antimeridian_item_found_and_read(tmp_path):
     it must find it, and read it with its raster:bands offset."""
     item = next(i for i in es_items() if i["id"] == T01WCR)
     site = {"id": "RU-Amd", "lat": 67.9, "lon": -179.5, "igbp": "GRA"}
-    grid = acquire.site_grid(site["lat"], site["lon"], 320)
+    grid = site_grid(site["lat"], site["lon"], 320)
     assert grid.epsg == 32601
     rep = replicate_s2(item, grid, tmp_path / "assets")
     cfg = study(
         site, save_catalog(tmp_path, "sentinel-2-l2a", [rep]), None, "2023-01-01", "2023-12-31"
     )
     manifest = tmp_path / "raw" / "manifests" / "RU-Amd.json"
-    acquire.search_tile("RU-Amd", site, cfg, manifest, kinds=("s2",))
+    search_tile("RU-Amd", site, cfg, manifest, kinds=("s2",))
     acqs = json.loads(manifest.read_text())["acquisitions"]
     # its solar date at 180 degrees, not at the bbox's midpoint near 0 (12 h earlier)
     assert [a["id"] for a in acqs] == ["S2A_MSIL2A_20230602T000724_RU-Amd"]
@@ -399,8 +404,8 @@ def test_antimeridian_item_found_and_read(tmp_path):
     check_reflectance(acquired, grid, {acqs[0]["id"]: T01WCR})
     # and a tower on the other side of the globe at that latitude does not find it
     far = {"id": "NO-Far", "lat": 67.9, "lon": 0.5, "igbp": "GRA"}
-    with pytest.raises(acquire.NoAcquisitionsError):
-        acquire.search_tile(
+    with pytest.raises(NoAcquisitionsError):
+        search_tile(
             "NO-Far",
             far,
             study(far, cfg["s2"]["api"], None, "2023-01-01", "2023-12-31"),
@@ -416,7 +421,7 @@ def test_planetary_computer_s2_overpass_across_two_utm_zones(tmp_path):
     items = features(PC_S2)
     pair = [i for i in items if i["id"].split("_")[4] in ("T47XML", "T46XER")]
     site = site_inside([i["geometry"] for i in pair], "RU-Xml")
-    grid = acquire.site_grid(site["lat"], site["lon"], 320)
+    grid = site_grid(site["lat"], site["lon"], 320)
     reps = [replicate_s2(i, grid, tmp_path / "assets" / i["id"]) for i in items]
     cfg = study(
         site,
@@ -427,7 +432,7 @@ def test_planetary_computer_s2_overpass_across_two_utm_zones(tmp_path):
         "band",
     )
     manifest = tmp_path / "raw" / "manifests" / "RU-Xml.json"
-    acquire.search_tile("RU-Xml", site, cfg, manifest, kinds=("s2",))
+    search_tile("RU-Xml", site, cfg, manifest, kinds=("s2",))
     acqs = json.loads(manifest.read_text())["acquisitions"]
     assert len(acqs) == 1
     assert sorted(i["id"] for i in acqs[0]["items"]) == sorted(i["id"] for i in pair)
@@ -446,10 +451,10 @@ def rtc(tmp_path_factory):
     root = tmp_path_factory.mktemp("rtc")
     frames = features(PC_S1)
     other = features(PC_S1_CASSETTE)
-    a, b = (shape(acquire.wgs84_geometry(f["geometry"])) for f in frames[:2])
+    a, b = (shape(wgs84_geometry(f["geometry"])) for f in frames[:2])
     seam = a.buffer(0.01).intersection(b.buffer(0.01)).representative_point()
     site = {"id": "LY-Sea", "lat": round(seam.y, 5), "lon": round(seam.x, 5), "igbp": "BSV"}
-    grid = acquire.site_grid(site["lat"], site["lon"], 320)
+    grid = site_grid(site["lat"], site["lon"], 320)
     reps = [
         replicate(f, ["vv", "vh"], grid, root / "assets" / f["id"], power_plane)
         for f in frames + other
@@ -457,7 +462,7 @@ def rtc(tmp_path_factory):
     catalog = save_catalog(root, "sentinel-1-rtc", reps)
     cfg = study(site, None, catalog, "2024-01-01", "2025-12-31")
     manifest = root / "raw" / "manifests" / "LY-Sea.json"
-    acquire.search_tile("LY-Sea", site, cfg, manifest, kinds=("s1",))
+    search_tile("LY-Sea", site, cfg, manifest, kinds=("s1",))
     acquired = acquire_all(manifest, root / "raw" / "tiles" / "LY-Sea")
     return {
         "grid": grid,
@@ -501,8 +506,8 @@ def test_rtc_mosaic_of_two_frames_holds_the_source_power(rtc):
         assert ok.mean() > 0.99, ok.mean()
         np.testing.assert_allclose(got[ok], want[ok].astype(np.float32), rtol=1e-6)
     for f in rtc["frames"][:2]:  # each frame alone covers only part of the tile
-        fp = shape(acquire.wgs84_geometry(f["geometry"]))
-        tile = shape(acquire.grid_footprint(grid))
+        fp = shape(wgs84_geometry(f["geometry"]))
+        tile = shape(grid_footprint(grid))
         assert 0.01 < fp.intersection(tile).area / tile.area < 0.99
 
 
@@ -516,14 +521,14 @@ def test_rtc_file_size_and_checksum_are_checked(rtc, tmp_path):
     try:
         vv.write_bytes(original[:-100])  # truncated
         with pytest.raises(DownloadCheckError, match=r"bytes where its item says file:size"):
-            acquire.acquire_acquisition(manifest, acq["id"], tmp_path / "a", retries=0)
+            acquire_acquisition(manifest, acq["id"], tmp_path / "a", retries=0)
         altered = bytearray(original)
         altered[-1] ^= 0xFF  # same size, other content
         vv.write_bytes(bytes(altered))
         with pytest.raises(DownloadCheckError, match=r"md5 .* file:checksum"):
-            acquire.acquire_acquisition(manifest, acq["id"], tmp_path / "b", retries=0)
+            acquire_acquisition(manifest, acq["id"], tmp_path / "b", retries=0)
         # size only (what "auto" does for remote assets) does not read the whole file
-        acquire.acquire_acquisition(manifest, acq["id"], tmp_path / "c", retries=0, verify="size")
+        acquire_acquisition(manifest, acq["id"], tmp_path / "c", retries=0, verify="size")
     finally:
         vv.write_bytes(original)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
@@ -535,7 +540,7 @@ def test_rtc_other_pass_found_alone(rtc, tmp_path):
     site = site_inside([frame["geometry"]], "LY-Oth")
     cfg = study(site, None, rtc["catalog"], "2024-01-01", "2025-12-31")
     manifest = tmp_path / "m.json"
-    acquire.search_tile("LY-Oth", site, cfg, manifest, kinds=("s1",))
+    search_tile("LY-Oth", site, cfg, manifest, kinds=("s1",))
     (acq,) = json.loads(manifest.read_text())["acquisitions"]
     assert [i["id"] for i in acq["items"]] == [frame["id"]]
     assert acq["id"].endswith("_DES_LY-Oth")
@@ -553,11 +558,11 @@ def test_plan_counts_acquisitions_and_bytes_from_file_size(rtc, tmp_path):
     ]
     manifest = {
         **rtc["manifest"],
-        "acquisitions": acquire.group_acquisitions("s1", seam, "LY-Sea"),
+        "acquisitions": group_acquisitions("s1", seam, "LY-Sea"),
     }
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest), encoding="utf-8")
-    (row,) = acquire.plan_tile(path)
+    (row,) = plan_tile(path)
     assert row["collection"] == "sentinel-1-rtc"
     assert (row["acquisitions"], row["scenes"]) == (1, 2)
     assert row["share_from_file_size"] == 1.0
@@ -573,7 +578,7 @@ def test_plan_counts_acquisitions_and_bytes_from_file_size(rtc, tmp_path):
     # a 640 m tile of frames about 290 km wide: tens of kB, not the frames' 5 GB
     assert 1e4 < want < 1e6
     assert row["approx_bytes"] == pytest.approx(want, abs=1)
-    text = acquire.format_plan([row])
+    text = format_plan([row])
     assert "LY-Sea" in text and "sentinel-1-rtc" in text and "total: 1 acquisitions" in text
 
 
@@ -585,7 +590,7 @@ def test_cube_reads_a_real_item_as_the_acquisition_does(item_id):
 
     d = next(i for i in all_s2_items() if i["id"] == item_id)
     item = pystac.Item.from_dict(d, preserve_dict=True)
-    names = acquire.ASSET_NAMING[naming(d)]["s2"]
+    names = ASSET_NAMING[naming(d)]["s2"]
     for band in sentinel.S2_BAND_NAMES:
         scale, offset = scale_offset(item, names[band])
         assert (scale, offset) == pytest.approx((1e-4, EXPECTED_OFFSET[item_id][0]))

@@ -1,5 +1,5 @@
 """Accounts, refused requests and download checks of the real-data acquisition
-(ecoembed.io.credentials, ecoembed.io.remote): a missing key is one error naming the
+(ecoembed.acquire.credentials, ecoembed.acquire.remote): a missing key is one error naming the
 variable before any job runs; HTTP 401/403 is never retried; an asset that is not what its
 item says (file:size, file:checksum) is refused."""
 
@@ -13,9 +13,9 @@ import requests
 from pystac_client.exceptions import APIError
 from rasterio.errors import RasterioIOError
 
+from ecoembed.acquire import remote
+from ecoembed.acquire.credentials import MissingCredentialsError, check_credentials, key_env_of
 from ecoembed.config import load_config
-from ecoembed.io import remote
-from ecoembed.io.credentials import MissingCredentialsError, check_credentials, key_env_of
 from tests.test_workflow import REPO, snakemake
 
 REAL_EXAMPLE = REPO / "config" / "real_example.yaml"

@@ -17,6 +17,7 @@ from matplotlib.image import imread
 
 from ecoembed.config import load_config
 from ecoembed.io.names import fluxnet_dd_filename
+from ecoembed.io.sites import years
 from ecoembed.plots.figures import FIGURES
 from ecoembed.synth import plan
 
@@ -36,7 +37,7 @@ def snakemake(workdir: Path, *args: str, timeout: float = 300) -> subprocess.Com
 
 
 def expected_flux_files(cfg: dict) -> list[str]:
-    first, last = plan.years(cfg["synth"])
+    first, last = years(cfg["synth"])
     return [fluxnet_dd_filename(s.site_id, first, last) for s in plan.site_plan(cfg["synth"])]
 
 

@@ -16,7 +16,7 @@ import rasterio
 import yaml
 
 from ecoembed.io import fluxnet, stac, zarrio
-from ecoembed.io.acquire import site_grid
+from ecoembed.io.grid import site_grid
 from ecoembed.io.names import fluxnet_dd_filename
 from tests.stac_archive import (
     COMMON,

@@ -1,5 +1,5 @@
 """Rule acquire: one batch of a tile's acquisitions loaded onto its grid, COGs and STAC
-item each, and the batch's ItemCollection (ecoembed.io.acquire.acquire_batch).
+item each, and the batch's ItemCollection (ecoembed.acquire.batches.acquire_batch).
 
 Outside Snakemake, for debugging:
     python workflow_scripts/acquire.py results/raw/manifests/DE-Tha.json sentinel-2-l2a-001 \
@@ -24,7 +24,7 @@ def main(
     threads: int,
     verify: str,
 ) -> None:
-    from ecoembed.io.acquire import acquire_batch
+    from ecoembed.acquire.batches import acquire_batch
 
     acquire_batch(
         manifest,

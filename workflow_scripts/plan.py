@@ -1,5 +1,5 @@
 """Rule plan: what acquiring the study will fetch, per site and collection, from the
-manifests of the STAC searches (ecoembed.io.acquire.plan_tile); printed and written as CSV.
+manifests of the STAC searches (ecoembed.acquire.plan.plan_tile); printed and written as CSV.
 
 Outside Snakemake, for debugging:
     python workflow_scripts/plan.py /tmp/plan.csv results/raw/manifests/*.json
@@ -13,7 +13,7 @@ import _common
 def main(manifests: list[str], out) -> None:
     import sys
 
-    from ecoembed.io.acquire import format_plan, write_plan
+    from ecoembed.acquire.plan import format_plan, write_plan
 
     rows = write_plan(manifests, out)
     print(format_plan(rows), file=sys.stdout, flush=True)

@@ -1,5 +1,5 @@
 """Checkpoint stac_search: STAC search over one site's tile, the manifest of its
-acquisitions (ecoembed.io.acquire.search_tile).
+acquisitions (ecoembed.acquire.search.search_tile).
 
 Outside Snakemake, for debugging:
     python workflow_scripts/stac_search.py config/real_example.yaml DE-Tha /tmp/DE-Tha.json
@@ -11,7 +11,7 @@ import _common
 
 
 def main(tile: str, site: dict, study: dict, manifest) -> None:
-    from ecoembed.io.acquire import search_tile
+    from ecoembed.acquire.search import search_tile
 
     search_tile(tile, site, study, manifest)
 

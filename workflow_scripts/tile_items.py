@@ -1,5 +1,5 @@
 """Rule tile_items: a tile's STAC ItemCollection from its acquire batches
-(ecoembed.io.acquire.write_tile_items).
+(ecoembed.acquire.batches.write_tile_items).
 
 Outside Snakemake, for debugging:
     python workflow_scripts/tile_items.py MANIFEST OUT_ITEMS_JSON BATCH_JSON [...]
@@ -11,7 +11,7 @@ import _common
 
 
 def main(manifest, batches, out) -> None:
-    from ecoembed.io.acquire import write_tile_items
+    from ecoembed.acquire.batches import write_tile_items
 
     write_tile_items(manifest, batches, out)
 

@@ -1,7 +1,7 @@
 """The COGs of one Sentinel acquisition in the raw layout (the folder of one STAC item).
 
 The synthetic world (``ecoembed.synth.write``) and the STAC acquisition
-(``ecoembed.io.acquire``) both write through here, so the two raw layouts cannot drift
+(``ecoembed.acquire``) both write through here, so the two raw layouts cannot drift
 apart: the cube reads either without knowing which wrote it.
 """
 

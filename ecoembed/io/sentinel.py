@@ -62,7 +62,7 @@ def l2a_offset(processing_baseline: str | None, when: datetime | None) -> float:
 # their raster:bands still state offset -0.1. Its maintainers call the flag "the truth"
 # where the two disagree (Element84/earth-search issue 9).
 BOA_OFFSET_APPLIED = "earthsearch:boa_offset_applied"
-# What decided the DN offset of an acquired item, recorded in it (ecoembed.io.acquire).
+# What decided the DN offset of an acquired item, recorded in it (ecoembed.acquire.load).
 DN_OFFSET_RULE = "ecoembed:dn_offset_rule"
 
 

@@ -32,7 +32,6 @@ from ecoembed.io import sentinel
 from ecoembed.io.atomic import atomic_write_text
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
-from ecoembed.io.remote import is_local, local_path
 from ecoembed.io.sensors import SENSORS
 
 S2_COLLECTION_ID = SENSORS["s2"].collection
@@ -288,6 +287,18 @@ def make_s1_item(
 def _is_url(href: str) -> bool:
     # A one-letter scheme is a Windows drive, not a URL.
     return len(urlparse(href).scheme) > 1
+
+
+def is_local(href: str) -> bool:
+    """A path on this machine (a one-letter scheme is a Windows drive, not a URL)."""
+    parsed = urlparse(href)
+    return len(parsed.scheme) <= 1 or parsed.scheme == "file"
+
+
+def local_path(href: str) -> str:
+    """The path of a local href (``file://`` URLs included)."""
+    parsed = urlparse(href)
+    return parsed.path if parsed.scheme == "file" else href
 
 
 def _absolute_local(href: str, base_dir: Path) -> str:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecoembed.synth.plan import SitePlan, site_plan, sites_of_tile, tile_ids, years
+from ecoembed.synth.plan import site_plan, sites_of_tile, tile_ids
 
 __all__ = [
-    "SitePlan",
     "site_plan",
     "sites_of_tile",
     "tile_ids",
-    "years",
     "simulate_tile",
     "synthesize_tile",
 ]

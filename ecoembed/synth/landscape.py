@@ -14,8 +14,8 @@ import numpy as np
 from scipy.ndimage import binary_erosion
 from scipy.spatial import cKDTree
 
+from ecoembed.io.sites import SitePlan
 from ecoembed.synth.fields import gaussian_field, multiscale_field
-from ecoembed.synth.plan import SitePlan
 from ecoembed.synth.rng import stream
 
 # IGBP land-cover codes (MODIS MCD12Q1 type 1 numbering).

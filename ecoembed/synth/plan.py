@@ -6,20 +6,11 @@ at DAG-building time, before any job runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from ecoembed.io.sites import SitePlan
 
 # Tower classes in the order sites are assigned; the four ecosystems the GPP evaluation
 # compares (crops, grassland, deciduous and evergreen needleleaf forest).
 TOWER_CLASSES: tuple[str, ...] = ("DBF", "CRO", "GRA", "ENF")
-
-
-@dataclass(frozen=True)
-class SitePlan:
-    site_id: str
-    tile: str
-    igbp: str
-    index_in_tile: int
 
 
 def tile_ids(synth_cfg: dict) -> list[str]:
@@ -30,12 +21,6 @@ def tile_index(tile: str) -> int:
     if not tile.startswith("tile") or not tile[4:].isdigit():
         raise ValueError(f"not a synthetic tile id: {tile!r} (expected 'tileNN')")
     return int(tile[4:])
-
-
-def years(synth_cfg: dict) -> tuple[int, int]:
-    return date.fromisoformat(str(synth_cfg["start"])).year, date.fromisoformat(
-        str(synth_cfg["end"])
-    ).year
 
 
 # Tiles the descending Sentinel-1 orbit sees (ecoembed.synth.grid.s1_orbits: its swath

@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ecoembed.io.sensors import SENSOR_NAMES, SENSORS
+
 # The environment variable each signing reads its key from.
 SIGNER_KEY_ENV = {"planetary-computer": "PC_SDK_SUBSCRIPTION_KEY"}
 SIGNER_NAMES = {"planetary-computer": "Microsoft Planetary Computer"}
@@ -24,7 +26,7 @@ SIGNUP = {
 # Collections a signing serves only to account holders, as the provider marks them
 # (Planetary Computer's collection field msft:requires_account: true; anonymous SAS tokens
 # are refused for them, microsoft/PlanetaryComputer issue 230).
-ACCOUNT_COLLECTIONS = {"planetary-computer": frozenset({"sentinel-1-rtc"})}
+ACCOUNT_COLLECTIONS = {"planetary-computer": frozenset({SENSORS["s1"].collection})}
 
 
 class MissingCredentialsError(RuntimeError):
@@ -64,7 +66,7 @@ def check_credentials(
 ) -> None:
     """Raise :class:`MissingCredentialsError` naming the variable if a source's key is unset."""
     env = os.environ if environ is None else environ
-    for kind in ("s2", "s1"):
+    for kind in SENSOR_NAMES:
         source = stac_cfg.get(kind) or {}
         var = key_env_of(source)
         if var is not None and not env.get(var, "").strip():

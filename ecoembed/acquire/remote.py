@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 from rasterio.errors import RasterioError
 
-from ecoembed.io.credentials import credential_hint
+from ecoembed.acquire.credentials import credential_hint
 from ecoembed.io.errors import InputDataError
+from ecoembed.io.stac import is_local, local_path
 
 log = logging.getLogger(__name__)
 
@@ -153,18 +153,6 @@ def _checksum_algorithm(checksum: str) -> tuple[str, str]:
     if len(value) == 32:
         return "md5", value
     raise ValueError(f"file:checksum {checksum!r}: unknown multihash")
-
-
-def is_local(href: str) -> bool:
-    """A path on this machine (a one-letter scheme is a Windows drive, not a URL)."""
-    parsed = urlparse(href)
-    return len(parsed.scheme) <= 1 or parsed.scheme == "file"
-
-
-def local_path(href: str) -> str:
-    """The path of a local href (``file://`` URLs included)."""
-    parsed = urlparse(href)
-    return parsed.path if parsed.scheme == "file" else href
 
 
 def remote_size(url: str, timeout_s: float = 30.0) -> int | None:
