@@ -23,14 +23,12 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from tqdm import tqdm
 
-from ecoembed.cube.masking import s2_valid_mask
-from ecoembed.cube.sentinel1 import read_s1_window, temporal_multilook
-from ecoembed.cube.sentinel2 import read_s2_window, read_scl
+from ecoembed.cube.readers import READERS, WindowRead
 from ecoembed.io import stac
 from ecoembed.io.atomic import check_replace
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
-from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
+from ecoembed.io.sensors import SENSORS
 from ecoembed.io.zarrio import (
     RegionWriter,
     is_ecoembed_product,
@@ -52,8 +50,9 @@ def _utc_naive(items: list[pystac.Item]) -> np.ndarray:
 
 def tile_inputs(
     catalog_path: str | Path, tile: str
-) -> tuple[GridSpec, list[pystac.Item], list[pystac.Item]]:
-    """The tile's grid and its S2 and S1 items, checked before anything is read."""
+) -> tuple[GridSpec, dict[str, list[pystac.Item]]]:
+    """The tile's grid and each sensor's items (registry order), checked before anything
+    is read."""
     items = stac.read_catalog_items(catalog_path, tile=tile)
     grids = [i for i in items if i.collection_id == stac.TILES_COLLECTION_ID]
     if len(grids) != 1:
@@ -65,75 +64,58 @@ def tile_inputs(
     grid = stac.item_grid(grids[0], catalog_path)
     if not grid.is_north_up():
         raise InputDataError(catalog_path, "tile grid is not north-up", item=tile)
-    s2 = [i for i in items if i.collection_id == stac.S2_COLLECTION_ID]
-    s1 = [i for i in items if i.collection_id == stac.S1_COLLECTION_ID]
-    for kind, group in (("Sentinel-2", s2), ("Sentinel-1", s1)):
+    series = {
+        s.name: [i for i in items if i.collection_id == s.collection] for s in SENSORS.values()
+    }
+    for name, group in series.items():
         if not group:
-            raise InputDataError(catalog_path, f"no {kind} item for tile {tile!r}")
-    for item in s2 + s1:
-        stac.item_epsg(item, catalog_path)  # every item must carry projection information
-        if item.datetime is None:
-            raise InputDataError(catalog_path, "item has no datetime", item=item.id)
-    return grid, s2, s1
+            raise InputDataError(catalog_path, f"no {SENSORS[name].title} item for tile {tile!r}")
+    for group in series.values():
+        for item in group:
+            stac.item_epsg(item, catalog_path)  # every item must carry projection information
+            if item.datetime is None:
+                raise InputDataError(catalog_path, "item has no datetime", item=item.id)
+    return grid, series
 
 
 def cube_template(
     grid: GridSpec,
-    s2: list[pystac.Item],
-    s1: list[pystac.Item],
+    series: dict[str, list[pystac.Item]],
     attrs: dict,
-    s1_temporal_looks: int = 1,
+    cube_cfg: dict,
 ) -> xr.Dataset:
-    """The cube's structure; the data variables are lazy (dask) and never computed."""
-    nt, n1, (h, w) = len(s2), len(s1), grid.shape
-    ds = xr.Dataset(
-        coords={
-            "time": ("time", _utc_naive(s2)),
-            "band": ("band", np.array(S2_BAND_NAMES, dtype=object)),
-            "y": ("y", grid.y_coords()),
-            "x": ("x", grid.x_coords()),
-            "time_s1": ("time_s1", _utc_naive(s1)),
-            "pol": ("pol", np.array(S1_POLARISATIONS, dtype=object)),
-        }
-    )
-    ds["s2"] = (
-        ("time", "band", "y", "x"),
-        lazy_full(
-            np.float32(np.nan), (nt, len(S2_BAND_NAMES), h, w), (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX)
-        ),
-        {"units": "1", "long_name": "surface reflectance (Sentinel-2 L2A)"},
-    )
-    ds["s2_valid"] = (
-        ("time", "y", "x"),
-        lazy_full(False, (nt, h, w), (CHUNK_TIME, CHUNK_PX, CHUNK_PX)),
-        {
-            "description": "clear view: valid SCL class, away from dilated "
-            "clouds/shadows, all bands with data"
-        },
-    )
-    ds["s1"] = (
-        ("time_s1", "pol", "y", "x"),
-        lazy_full(
-            np.float32(np.nan),
-            (n1, len(S1_POLARISATIONS), h, w),
-            (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX),
-        ),
-        {
-            "units": "dB",
-            "long_name": "backscatter gamma0 (Sentinel-1 RTC)",
-            "temporal_looks": int(s1_temporal_looks),
-        },
-    )
-    ds["orbit"] = (
-        ("time_s1",),
-        np.array([i.properties.get("sat:orbit_state", "unknown") for i in s1], dtype=object),
-    )
-    ds["relative_orbit"] = (
-        ("time_s1",),
-        np.array([int(i.properties.get("sat:relative_orbit", -1)) for i in s1], np.int32),
-    )
-    ds["s2_item"] = (("time",), np.array([i.id for i in s2], dtype=object))
-    ds["s1_item"] = (("time_s1",), np.array([i.id for i in s1], dtype=object))
+    """The cube's structure; the data variables are lazy (dask) and never computed.
+
+    Per sensor (registry order): its time and channel coordinates, its values (time,
+    channel, y, x) and valid mask; then its per-date variables and its item ids."""
+    h, w = grid.shape
+    coords: dict[str, tuple[str, np.ndarray]] = {}
+    for s in SENSORS.values():
+        coords[s.time_dim] = (s.time_dim, _utc_naive(series[s.name]))
+        coords[s.channel_dim] = (s.channel_dim, np.array(s.channels, dtype=object))
+    coords["y"] = ("y", grid.y_coords())
+    coords["x"] = ("x", grid.x_coords())
+    ds = xr.Dataset(coords=coords)
+    for s in SENSORS.values():
+        reader, n = READERS[s.name], len(series[s.name])
+        ds[s.name] = (
+            (s.time_dim, s.channel_dim, "y", "x"),
+            lazy_full(
+                np.float32(np.nan), (n, s.n_channels, h, w), (CHUNK_TIME, -1, CHUNK_PX, CHUNK_PX)
+            ),
+            reader.attrs(cube_cfg),
+        )
+        if s.valid_var:
+            ds[s.valid_var] = (
+                (s.time_dim, "y", "x"),
+                lazy_full(False, (n, h, w), (CHUNK_TIME, CHUNK_PX, CHUNK_PX)),
+                reader.valid_attrs or {},
+            )
+    for s in SENSORS.values():
+        for name, values in READERS[s.name].per_date(series[s.name]).items():
+            ds[name] = ((s.time_dim,), values)
+    for s in SENSORS.values():
+        ds[f"{s.name}_item"] = ((s.time_dim,), np.array([i.id for i in series[s.name]], object))
     ds.attrs.update(attrs)
     return ds.rio.write_crs(grid.epsg).rio.write_transform(grid.transform)
 
@@ -141,17 +123,11 @@ def cube_template(
 def cube_encoding(ds: xr.Dataset) -> dict:
     """Chunks of 64 x 64 pixels and 32 dates: a window and a pixel's series both read few."""
     enc = {}
-    for name in ("s2", "s2_valid", "s1"):
+    names = [n for s in SENSORS.values() for n in (s.name, s.valid_var) if n]
+    for name in names:
         var = ds[name]
-        chunks = tuple(
-            {
-                "band": var.sizes.get("band", 1),
-                "pol": var.sizes.get("pol", 1),
-                "y": CHUNK_PX,
-                "x": CHUNK_PX,
-            }.get(d, CHUNK_TIME)
-            for d in var.dims
-        )
+        whole = {s.channel_dim: var.sizes.get(s.channel_dim, 1) for s in SENSORS.values()}
+        chunks = tuple({**whole, "y": CHUNK_PX, "x": CHUNK_PX}.get(d, CHUNK_TIME) for d in var.dims)
         enc[name] = {"chunks": tuple(min(c, n) for c, n in zip(chunks, var.shape, strict=True))}
     return enc
 
@@ -172,8 +148,7 @@ def _halo_window(window: Window, grid: GridSpec, halo: int) -> tuple[Window, tup
 def window_dataset(
     grid: GridSpec,
     window: Window,
-    s2: list[pystac.Item],
-    s1: list[pystac.Item],
+    series: dict[str, list[pystac.Item]],
     cfg: dict,
     catalog: str,
     pool: ThreadPoolExecutor | None = None,
@@ -183,40 +158,35 @@ def window_dataset(
     Acquisitions are read concurrently when a thread pool is given: GDAL decompresses and
     warps with the GIL released, and every read opens its own dataset.
     """
-    resampling = Resampling[cfg["resampling"]]
     h, w = int(window.height), int(window.width)
-    refl = np.empty((len(s2), len(S2_BAND_NAMES), h, w), np.float32)
-    valid = np.empty((len(s2), h, w), bool)
-    back = np.empty((len(s1), len(S1_POLARISATIONS), h, w), np.float32)
     halo_win, inner = _halo_window(window, grid, int(cfg["dilation_px"]))
+    at = WindowRead(grid, window, halo_win, inner, Resampling[cfg["resampling"]], cfg, catalog)
+    values = {
+        s.name: np.empty((len(series[s.name]), s.n_channels, h, w), np.float32)
+        for s in SENSORS.values()
+    }
+    valid = {
+        s.name: np.empty((len(series[s.name]), h, w), bool) for s in SENSORS.values() if s.valid_var
+    }
 
-    def s2_date(t: int) -> None:
-        refl[t], has_data = read_s2_window(s2[t], grid, window, resampling, catalog)
-        clear = s2_valid_mask(
-            read_scl(s2[t], grid, halo_win),
-            valid_classes=cfg["s2_valid_scl"],
-            dilate_classes=cfg["s2_dilate_scl"],
-            dilation_px=int(cfg["dilation_px"]),
-        )
-        valid[t] = clear[inner] & has_data
+    def read(name: str, t: int) -> None:
+        values[name][t], mask = READERS[name].read(series[name][t], at)
+        if name in valid:
+            valid[name][t] = mask
 
-    def s1_date(t: int) -> None:
-        back[t] = read_s1_window(s1[t], grid, window, resampling, catalog)
-
-    jobs = [(s2_date, t) for t in range(len(s2))] + [(s1_date, t) for t in range(len(s1))]
+    jobs = [(name, t) for name, items in series.items() for t in range(len(items))]
     if pool is None:
-        for fn, t in jobs:
-            fn(t)
+        for name, t in jobs:
+            read(name, t)
     else:  # list() re-raises the first error (an InputDataError naming the asset)
-        list(pool.map(lambda job: job[0](job[1]), jobs))
-    back = temporal_multilook(back, int(cfg["s1_temporal_looks"]))
-    return xr.Dataset(
-        {
-            "s2": (("time", "band", "y", "x"), refl),
-            "s2_valid": (("time", "y", "x"), valid),
-            "s1": (("time_s1", "pol", "y", "x"), back),
-        }
-    )
+        list(pool.map(lambda job: read(*job), jobs))
+    out = {}
+    for s in SENSORS.values():
+        dims = (s.time_dim, s.channel_dim, "y", "x")
+        out[s.name] = (dims, READERS[s.name].series(values[s.name], cfg))
+        if s.valid_var:
+            out[s.valid_var] = ((s.time_dim, "y", "x"), valid[s.name])
+    return xr.Dataset(out)
 
 
 def build_cube(
@@ -236,14 +206,13 @@ def build_cube(
     catalog = str(catalog_path)
     replace = partial(is_ecoembed_product, kind="cube")
     check_replace(out_path, replace)
-    grid, s2, s1 = tile_inputs(catalog, tile)
+    grid, series = tile_inputs(catalog, tile)
     log.info(
-        "tile %s: %d x %d pixels, %d Sentinel-2 and %d Sentinel-1 acquisitions",
+        "tile %s: %d x %d pixels, %s acquisitions",
         tile,
         grid.height,
         grid.width,
-        len(s2),
-        len(s1),
+        " and ".join(f"{len(series[s.name])} {s.title}" for s in SENSORS.values()),
     )
     attrs = {
         "title": f"ecoembed analysis-ready cube of {tile}",
@@ -253,9 +222,7 @@ def build_cube(
             for k, v in (provenance or {}).items()
         },
     }
-    template = variable_length_strings(
-        cube_template(grid, s2, s1, attrs, int(cube_cfg["s1_temporal_looks"]))
-    )
+    template = variable_length_strings(cube_template(grid, series, attrs, cube_cfg))
     encoding = cube_encoding(template)
     windows = list(grid.windows(int(cube_cfg["window_px"])))
     with (
@@ -265,7 +232,7 @@ def build_cube(
     ):
         for window in tqdm(windows, desc=f"{tile} cube windows", disable=not progress):
             part = window_dataset(
-                grid, window, s2, s1, cube_cfg, catalog, pool if threads > 1 else None
+                grid, window, series, cube_cfg, catalog, pool if threads > 1 else None
             )
             rows = slice(int(window.row_off), int(window.row_off + window.height))
             cols = slice(int(window.col_off), int(window.col_off + window.width))
