@@ -215,6 +215,10 @@ def _write_s1(
     )
 
 
+# How each sensor's acquisition is written: the assets it loads and the item it makes.
+WRITERS: dict[str, Callable[..., pystac.Item]] = {"s2": _write_s2, "s1": _write_s1}
+
+
 def verify_sources(
     items: list[pystac.Item],
     keys: Iterable[str],
@@ -311,7 +315,7 @@ def acquire_acquisition(
             refused_hint=hint,
         )
 
-    write = _write_s2 if acq["kind"] == "s2" else _write_s1
+    write = WRITERS[acq["kind"]]
     with atomic_path(out_dir, replace="any") as tmp:
         tmp.mkdir(parents=True)
         item = write(acq, items, source, grid, manifest["tile"], tmp, load, resampling)
