@@ -25,7 +25,7 @@ from ecoembed.gpp.inputs import split_inputs_table, with_met
 from ecoembed.gpp.models import make_model
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.names import MET_SUFFIX
-from ecoembed.synth.rng import stream
+from ecoembed.io.rng import stream
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class Fold:
 
 
 def _years(s: SiteSeries) -> np.ndarray:
+    """Calendar year of each day (datetime64[Y] counts years from numpy's epoch, 1970)."""
     return s.dates.astype("datetime64[Y]").astype(int) + 1970
 
 
