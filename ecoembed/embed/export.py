@@ -43,8 +43,6 @@ from ecoembed.embed.dense import (
     WindowSeries,
     concat_targets,
     daily_targets,
-    day_dates,
-    day_numbers,
     embed_window,
     s2_date_targets,
 )
@@ -52,6 +50,7 @@ from ecoembed.embed.model import EmbeddingModel, load_embedding_model
 from ecoembed.io.atomic import OutputExistsError
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
+from ecoembed.io.timeaxis import day_dates, day_numbers
 from ecoembed.io.zarrio import RegionWriter, is_ecoembed_product, lazy_full, open_zarr, product_kind
 
 log = logging.getLogger(__name__)

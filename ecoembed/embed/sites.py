@@ -28,15 +28,12 @@ import xarray as xr
 from rasterio.warp import transform as warp_transform
 from tqdm import tqdm
 
-from ecoembed.embed.dense import (
-    daily_targets,
-    day_dates,
-    embed_window,
-)
+from ecoembed.embed.dense import daily_targets, embed_window
 from ecoembed.embed.export import check_cube, daily_range, read_window
 from ecoembed.embed.model import EmbeddingModel, load_embedding_model
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.fluxnet import read_site_table
+from ecoembed.io.timeaxis import day_dates
 from ecoembed.io.zarrio import open_zarr
 
 log = logging.getLogger(__name__)
