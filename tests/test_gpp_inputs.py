@@ -12,11 +12,11 @@ from pyproj import Transformer
 from ecoembed.embed.sites import SitePixel
 from ecoembed.evaluation.oracle import oracle_features, truth_oracle
 from ecoembed.gpp.inputs import (
+    add_met_sets,
     base_input_sets,
     footprint_reflectance,
     inputs_table,
     split_inputs_table,
-    with_met,
 )
 from ecoembed.io.solar import extraterrestrial_radiation
 
@@ -220,7 +220,7 @@ def test_inputs_table_round_trip_and_met():
         back_base["fused"]["B"], base["fused"]["B"], check_names=False, check_freq=False
     )
     np.testing.assert_array_equal(back_flux["B"]["GPP"].dropna(), np.arange(5.0) + 1)
-    sets = with_met(back_base, back_flux)
+    sets = add_met_sets(back_base, back_flux)
     assert set(sets) == {"fused", "fused+met", "nirv_lue", "nirv_lue+met"}
     met = sets["fused+met"]["B"]
     assert list(met.columns) == ["e0", "e1", "SW_IN_F", "TA_F", "VPD_F"]

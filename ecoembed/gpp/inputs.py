@@ -177,8 +177,11 @@ def base_input_sets(
     return sets
 
 
-def with_met(base: Mapping[str, Mapping[str, pd.DataFrame]], flux: Mapping[str, pd.DataFrame]):
-    """Every set as it is and as ``<set>+met`` with the tower's SW_IN_F, TA_F, VPD_F."""
+def add_met_sets(
+    base: Mapping[str, Mapping[str, pd.DataFrame]], flux: Mapping[str, pd.DataFrame]
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """Every set as it is and as ``<set>+met``: its features joined with the tower's
+    SW_IN_F, TA_F, VPD_F."""
     out = {name: dict(per_site) for name, per_site in base.items()}
     for name, per_site in base.items():
         out[name + MET_SUFFIX] = {
