@@ -34,6 +34,7 @@ import xarray as xr
 from ecoembed.embed.dense import daily_targets
 from ecoembed.embed.export import daily_range
 from ecoembed.embed.sites import (
+    SOURCES,
     SitePixel,
     interpolate_daily,
     site_footprint,
@@ -48,7 +49,7 @@ from ecoembed.io.timeaxis import day_dates, day_numbers
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_SETS = ("fused", "s2", "s1")
+EMBEDDING_SETS = SOURCES  # the towers' series: fused, then one per sensor
 INPUT_SETS = (*EMBEDDING_SETS, "s2_bands", "nirv_lue", "oracle")
 
 
