@@ -29,7 +29,7 @@ import torch
 
 from ecoembed.config import load_config
 from ecoembed.gpp.evaluate import build_series, loso_folds
-from ecoembed.gpp.inputs import split_inputs_table, with_met
+from ecoembed.gpp.inputs import add_met_sets, split_inputs_table
 from ecoembed.gpp.models import TemporalConfig, TemporalModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def main() -> int:
     config = TemporalConfig(**{**gpp["temporal_net"], "members": args.members})
     base, flux = split_inputs_table(pd.read_parquet(Path(args.run) / "results/gpp/inputs.parquet"))
     wanted = args.sets.split(",")
-    sets = {k: v for k, v in with_met(base, flux).items() if k in wanted}
+    sets = {k: v for k, v in add_met_sets(base, flux).items() if k in wanted}
     if missing := sorted(set(wanted) - set(sets)):
         ap.error(f"no input set(s) {missing} in {args.run}")
     series = build_series(

@@ -17,6 +17,7 @@ from ecoembed.embed.export import export_tile, read_window
 from ecoembed.embed.model import load_embedding_model, untrained_checkpoint
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.sentinel import S2_BAND_NAMES
+from ecoembed.io.timeaxis import day_numbers
 from ecoembed.io.zarrio import open_zarr
 from ecoembed.train.fusion import _nearest_clear, encode_at
 from ecoembed.train.pretrain import SensorSeries
@@ -351,10 +352,10 @@ def test_site_embeddings_locate_towers_and_report_those_outside(
 
 def test_daily_truth_reproduces_the_truth_reflectance_on_s2_dates(products):
     """The daily truth of days without S2 comes from the same model as s2_clear."""
-    from ecoembed.embed.reconstruction import daily_truth
+    from ecoembed.evaluation.reconstruction import daily_truth
 
     truth = open_zarr(products["truth_path"])
-    days = dense.day_numbers(truth["time"].values[[3, 10, 20]])
+    days = day_numbers(truth["time"].values[[3, 10, 20]])
     r, c = np.meshgrid(np.arange(4, 12), np.arange(2, 8), indexing="ij")
     got = daily_truth(truth, days, slice(0, 40), slice(10, 50), r, c)
     want = truth["s2_clear"].values[[3, 10, 20]][:, :, r, c + 10]
@@ -393,7 +394,7 @@ def test_linear_and_whittaker_baselines_use_clear_observations_only():
 
 
 def test_scores_compare_20m_bands_on_2x2_blocks():
-    from ecoembed.embed.reconstruction import ErrorSums, score
+    from ecoembed.evaluation.reconstruction import ErrorSums, score
 
     truth = np.zeros((1, 2, 4, 4), np.float32)
     pred = np.zeros_like(truth)

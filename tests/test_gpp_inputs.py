@@ -10,13 +10,13 @@ import xarray as xr
 from pyproj import Transformer
 
 from ecoembed.embed.sites import SitePixel
+from ecoembed.evaluation.oracle import oracle_features, truth_oracle
 from ecoembed.gpp.inputs import (
+    add_met_sets,
     base_input_sets,
     footprint_reflectance,
     inputs_table,
-    oracle_features,
     split_inputs_table,
-    with_met,
 )
 from ecoembed.io.solar import extraterrestrial_radiation
 
@@ -97,7 +97,7 @@ def test_nirv_lue_is_nirv_times_top_of_atmosphere_radiation_not_the_towers():
         flux = {"XX-A": pd.DataFrame({"GPP": 1.0, "SW_IN_F": sw_in}, index=days)}
         sets = base_input_sets(
             pd.DataFrame(), table, {"tile00": cube}, flux,
-            names=["nirv_lue"], truths=None, radius_m=30.0, stride_px=1,
+            names=["nirv_lue"], oracle=None, radius_m=30.0, stride_px=1,
         )  # fmt: skip
         return sets["nirv_lue"]["XX-A"]["NIRv_SW_TOA"]
 
@@ -140,6 +140,30 @@ def test_oracle_is_true_fapar_soil_water_and_class():
     assert (df["igbp_CRO"] == 1).all() and (df[["igbp_DBF", "igbp_ENF"]] == 0).all().all()
 
 
+def test_oracle_set_is_the_truth_of_each_towers_tile_with_every_tiles_classes():
+    other = truth_store().assign_coords(site=["XX-D03", "XX-G04"])
+    other["site_igbp"] = ("site", ["DBF", "GRA"])
+    truths = {"tile00": truth_store(), "tile01": other}
+    table = pd.DataFrame(
+        [
+            {"site": "XX-E02", "tile": "tile00", "row": 5, "col": 5, "status": "inside"},
+            {"site": "XX-D03", "tile": "tile01", "row": 5, "col": 5, "status": "inside"},
+        ]
+    )
+    days = pd.date_range("2022-01-01", periods=4)
+    flux = {s: pd.DataFrame({"GPP": 1.0}, index=days) for s in ("XX-E02", "XX-D03")}
+    sets = base_input_sets(
+        pd.DataFrame(), table, {}, flux,
+        names=["oracle"], oracle=truth_oracle(truths), radius_m=30.0, stride_px=1,
+    )  # fmt: skip
+    classes = ["CRO", "DBF", "ENF", "GRA"]
+    for site, tile in (("XX-E02", "tile00"), ("XX-D03", "tile01")):
+        pd.testing.assert_frame_equal(
+            sets["oracle"][site], oracle_features(truths[tile], site, classes)
+        )
+    assert sets["oracle"]["XX-D03"]["igbp_DBF"].eq(1).all()
+
+
 def test_input_sets_are_checked():
     with pytest.raises(ValueError, match="unknown input sets"):
         base_input_sets(
@@ -148,7 +172,7 @@ def test_input_sets_are_checked():
             {},
             {},
             names=["ndvi"],
-            truths=None,
+            oracle=None,
             radius_m=30,
             stride_px=1,
         )
@@ -159,7 +183,7 @@ def test_input_sets_are_checked():
             {},
             {},
             names=["oracle"],
-            truths=None,
+            oracle=None,
             radius_m=30,
             stride_px=1,
         )
@@ -196,7 +220,7 @@ def test_inputs_table_round_trip_and_met():
         back_base["fused"]["B"], base["fused"]["B"], check_names=False, check_freq=False
     )
     np.testing.assert_array_equal(back_flux["B"]["GPP"].dropna(), np.arange(5.0) + 1)
-    sets = with_met(back_base, back_flux)
+    sets = add_met_sets(back_base, back_flux)
     assert set(sets) == {"fused", "fused+met", "nirv_lue", "nirv_lue+met"}
     met = sets["fused+met"]["B"]
     assert list(met.columns) == ["e0", "e1", "SW_IN_F", "TA_F", "VPD_F"]

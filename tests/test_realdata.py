@@ -26,7 +26,7 @@ from ecoembed.cube.masking import s2_valid_mask
 from ecoembed.cube.sentinel1 import read_s1_window
 from ecoembed.cube.sentinel2 import read_scl, scale_offset
 from ecoembed.embed.baselines import choose_lambda, linear_fill, whittaker_fill
-from ecoembed.embed.reconstruction import ErrorSums, score
+from ecoembed.evaluation.reconstruction import ErrorSums, score
 from ecoembed.io import stac, zarrio
 from ecoembed.io.grid import GridSpec
 from ecoembed.io.raster import read_on_grid, write_cog

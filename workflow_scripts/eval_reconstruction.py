@@ -1,5 +1,5 @@
 """Rule eval_reconstruction: reconstruction error against truth and baselines
-(ecoembed.embed.reconstruction)."""
+(ecoembed.evaluation.reconstruction)."""
 
 import _common
 
@@ -7,7 +7,7 @@ import _common
 def main(tiles, recs, cubes, truths, model, out, cfg: dict, window_px, seed, threads):
     import torch
 
-    from ecoembed.embed.reconstruction import write_reconstruction_table
+    from ecoembed.evaluation.reconstruction import write_reconstruction_table
 
     torch.set_num_threads(max(1, threads))
     paths = {

@@ -1,10 +1,11 @@
-"""Rule gpp_inputs: daily features of every input set at every tower (ecoembed.gpp.inputs)."""
+"""Rule gpp_inputs: daily features of every input set at every tower
+(ecoembed.evaluation.oracle)."""
 
 import _common
 
 
 def main(embeddings, sites, cubes, tiles, truths, flux, site_ids, out, gpp: dict, fp: dict):
-    from ecoembed.gpp.inputs import write_inputs_table
+    from ecoembed.evaluation.oracle import write_inputs_table
 
     write_inputs_table(
         embeddings,

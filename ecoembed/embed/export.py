@@ -43,8 +43,6 @@ from ecoembed.embed.dense import (
     WindowSeries,
     concat_targets,
     daily_targets,
-    day_dates,
-    day_numbers,
     embed_window,
     s2_date_targets,
 )
@@ -52,24 +50,28 @@ from ecoembed.embed.model import EmbeddingModel, load_embedding_model
 from ecoembed.io.atomic import OutputExistsError
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
+from ecoembed.io.sensors import SENSORS
+from ecoembed.io.timeaxis import day_dates, day_numbers
 from ecoembed.io.zarrio import RegionWriter, is_ecoembed_product, lazy_full, open_zarr, product_kind
 
 log = logging.getLogger(__name__)
 CHUNK_PX = 64
 CHUNK_TIME = 32
+# Every sensor's series and, where it has one, its valid mask (s2, s2_valid, s1).
+CUBE_VARIABLES = tuple(v for s in SENSORS.values() for v in (s.name, s.valid_var) if v)
 
 
 def check_cube(cube: xr.Dataset, model: EmbeddingModel, path: str | Path) -> None:
     """The cube must hold the bands the encoders were trained on, in the same order."""
-    for var in ("s2", "s2_valid", "s1"):
+    for var in CUBE_VARIABLES:
         if var not in cube:
             raise InputDataError(path, f"not an ecoembed cube: no variable {var!r}")
-    for sensor, coord in (("s2", "band"), ("s1", "pol")):
-        have = [str(v) for v in cube[coord].values]
-        if have != model.channels[sensor]:
+    for s in SENSORS.values():
+        have = [str(v) for v in cube[s.channel_dim].values]
+        if have != model.channels[s.name]:
             raise InputDataError(
                 path,
-                f"{sensor} bands {have} differ from the model's {model.channels[sensor]}",
+                f"{s.name} bands {have} differ from the model's {model.channels[s.name]}",
             )
     if cube.rio.crs is None:
         raise InputDataError(path, "cube has no CRS (spatial_ref)")
@@ -116,8 +118,8 @@ def read_window(cube: xr.Dataset, model: EmbeddingModel, rows: slice, cols: slic
 
 
 def daily_range(cube: xr.Dataset) -> tuple[int, int]:
-    """First and last calendar day (day numbers) covered by either sensor."""
-    days = np.concatenate([day_numbers(cube["time"].values), day_numbers(cube["time_s1"].values)])
+    """First and last calendar day (day numbers) covered by any sensor."""
+    days = np.concatenate([day_numbers(cube[s.time_dim].values) for s in SENSORS.values()])
     return int(np.floor(days.min())), int(np.floor(days.max()))
 
 

@@ -28,19 +28,17 @@ import xarray as xr
 from rasterio.warp import transform as warp_transform
 from tqdm import tqdm
 
-from ecoembed.embed.dense import (
-    daily_targets,
-    day_dates,
-    embed_window,
-)
+from ecoembed.embed.dense import daily_targets, embed_window
 from ecoembed.embed.export import check_cube, daily_range, read_window
 from ecoembed.embed.model import EmbeddingModel, load_embedding_model
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.fluxnet import read_site_table
+from ecoembed.io.sensors import SENSOR_NAMES
+from ecoembed.io.timeaxis import day_dates
 from ecoembed.io.zarrio import open_zarr
 
 log = logging.getLogger(__name__)
-SOURCES = ("fused", "s2", "s1")
+SOURCES = ("fused", *SENSOR_NAMES)  # the tower series: the fused product, then each encoder
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from ecoembed.gpp.dataset import SiteSeries, common_targets, site_series
-from ecoembed.gpp.inputs import split_inputs_table, with_met
+from ecoembed.gpp.inputs import add_met_sets, split_inputs_table
 from ecoembed.gpp.models import make_model
 from ecoembed.io.atomic import atomic_path
 from ecoembed.io.names import MET_SUFFIX
-from ecoembed.synth.rng import stream
+from ecoembed.io.rng import stream
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class Fold:
 
 
 def _years(s: SiteSeries) -> np.ndarray:
+    """Calendar year of each day (datetime64[Y] counts years from numpy's epoch, 1970)."""
     return s.dates.astype("datetime64[Y]").astype(int) + 1970
 
 
@@ -230,7 +231,7 @@ def cross_validate_input_set(
     Builds every set's series, so that the example days are those all sets share.
     """
     base, flux = split_inputs_table(pd.read_parquet(table_path))
-    sets = with_met(base, flux)
+    sets = add_met_sets(base, flux)
     if input_set not in sets:
         raise ValueError(f"{table_path}: no input set {input_set!r} (has {sorted(sets)})")
     gpp = {site: f["GPP"] for site, f in flux.items()}

@@ -13,7 +13,9 @@
 * ``oracle`` (synthetic world only): the footprint's true fAPAR (of the footprint-mean
   true LAI, as the truth stores it) and root-zone soil water, and the tower's land-cover
   class (one-hot), which sets the light-use efficiency and which any remote-sensing input
-  can see. The ceiling of the comparison.
+  can see. The ceiling of the comparison. Its features come from the truth and the
+  world's light-use model, so they are made in ``ecoembed.evaluation.oracle`` and passed
+  in as a function of the tower (this package never imports ``ecoembed.synth``).
 
 Every set also comes as ``<set>+met``, with the tower's SW_IN_F, TA_F and VPD_F.
 """
@@ -21,7 +23,7 @@ Every set also comes as ``<set>+met``, with the tower's SW_IN_F, TA_F and VPD_F.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ import xarray as xr
 from ecoembed.embed.dense import daily_targets
 from ecoembed.embed.export import daily_range
 from ecoembed.embed.sites import (
+    SOURCES,
     SitePixel,
     interpolate_daily,
     site_footprint,
@@ -39,17 +42,14 @@ from ecoembed.embed.sites import (
     weighted_series,
 )
 from ecoembed.gpp.dataset import site_features
-from ecoembed.io.atomic import atomic_path
 from ecoembed.io.fluxnet import MET_COLUMNS, read_daily_gpp
 from ecoembed.io.names import MET_SUFFIX
 from ecoembed.io.solar import extraterrestrial_flux
 from ecoembed.io.timeaxis import day_dates, day_numbers
-from ecoembed.io.zarrio import open_zarr
-from ecoembed.synth.state import fapar
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_SETS = ("fused", "s2", "s1")
+EMBEDDING_SETS = SOURCES  # the towers' series: fused, then one per sensor
 INPUT_SETS = (*EMBEDDING_SETS, "s2_bands", "nirv_lue", "oracle")
 
 
@@ -132,20 +132,6 @@ def nirv_lue_features(nirv: pd.Series, lat_deg: float) -> pd.DataFrame:
     return (nirv * toa).to_frame("NIRv_SW_TOA")
 
 
-def oracle_features(truth: xr.Dataset, site: str, classes: list[str]) -> pd.DataFrame:
-    """True footprint fAPAR and root-zone water, and the tower's class (one-hot)."""
-    t = truth.sel(site=site)
-    lai = t["site_lai"].values.astype(np.float64)
-    df = pd.DataFrame(
-        {"fapar": fapar(lai), "sm_root": t["site_sm_root"].values.astype(np.float64)},
-        index=pd.DatetimeIndex(truth["day"].values).normalize(),
-    )
-    igbp = str(t["site_igbp"].values)
-    for c in classes:
-        df[f"igbp_{c}"] = float(igbp == c)
-    return df
-
-
 def base_input_sets(
     site_embeddings: pd.DataFrame,
     site_table: pd.DataFrame,
@@ -153,26 +139,22 @@ def base_input_sets(
     flux: Mapping[str, pd.DataFrame],
     *,
     names: list[str],
-    truths: Mapping[str, xr.Dataset] | None,
+    oracle: Callable[[SitePixel], pd.DataFrame] | None,
     radius_m: float,
     stride_px: int,
 ) -> dict[str, dict[str, pd.DataFrame]]:
     """input set -> tower -> daily features (without meteorology), for every tower inside
-    a tile that has a flux file. ``oracle`` needs ``truths`` (tile -> truth store)."""
+    a tile that has a flux file. ``oracle`` needs ``oracle`` (tower -> its features, from
+    the truth: ``ecoembed.evaluation.oracle.truth_oracle``)."""
     unknown = set(names) - set(INPUT_SETS)
     if unknown:
         raise ValueError(f"unknown input sets {sorted(unknown)}; known: {list(INPUT_SETS)}")
-    if "oracle" in names and truths is None:
+    if "oracle" in names and oracle is None:
         raise ValueError("input set 'oracle' needs the synthetic world's truth stores")
     located = located_sites(site_table)
     for s in located:
         if s.site not in flux:
             log.warning("site %s has embeddings but no flux file: left out", s.site)
-    classes = []
-    if truths is not None:
-        classes = sorted(
-            {str(v) for t in truths.values() for v in np.atleast_1d(t["site_igbp"].values)}
-        )
     sets: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in names}
     for s in (s for s in located if s.site in flux):
         cube = cubes.get(s.tile)
@@ -191,13 +173,16 @@ def base_input_sets(
                 else:
                     feats = nirv_lue_features(refl.nirv(), site_latitude(cube, s))
             else:
-                feats = oracle_features(truths[s.tile], s.site, classes)
+                feats = oracle(s)
             sets[name][s.site] = feats
     return sets
 
 
-def with_met(base: Mapping[str, Mapping[str, pd.DataFrame]], flux: Mapping[str, pd.DataFrame]):
-    """Every set as it is and as ``<set>+met`` with the tower's SW_IN_F, TA_F, VPD_F."""
+def add_met_sets(
+    base: Mapping[str, Mapping[str, pd.DataFrame]], flux: Mapping[str, pd.DataFrame]
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """Every set as it is and as ``<set>+met``: its features joined with the tower's
+    SW_IN_F, TA_F, VPD_F."""
     out = {name: dict(per_site) for name, per_site in base.items()}
     for name, per_site in base.items():
         out[name + MET_SUFFIX] = {
@@ -247,38 +232,3 @@ def split_inputs_table(
             else:
                 base.setdefault(name, {})[site] = part.dropna(how="all")
     return base, flux
-
-
-def write_inputs_table(
-    site_embeddings_path: str | Path,
-    site_table_path: str | Path,
-    cube_paths: Mapping[str, str | Path],
-    truth_paths: Mapping[str, str | Path] | None,
-    flux_paths: Mapping[str, str | Path],
-    out_path: str | Path,
-    *,
-    names: list[str],
-    partitioning: str,
-    min_qc: float,
-    radius_m: float,
-    stride_px: int,
-) -> pd.DataFrame:
-    """Rule gpp_inputs: every input set's daily features and the flux data, one parquet."""
-    flux = read_flux(flux_paths, partitioning=partitioning, min_qc=min_qc)
-    cubes = {tile: open_zarr(p) for tile, p in cube_paths.items()}
-    truths = {tile: open_zarr(p) for tile, p in truth_paths.items()} if truth_paths else None
-    base = base_input_sets(
-        pd.read_parquet(site_embeddings_path),
-        pd.read_csv(site_table_path),
-        cubes,
-        flux,
-        names=names,
-        truths=truths,
-        radius_m=radius_m,
-        stride_px=stride_px,
-    )
-    table = inputs_table(base, flux)
-    table.attrs = {"partitioning": partitioning, "min_qc": str(min_qc)}
-    with atomic_path(out_path, replace="any") as tmp:
-        table.to_parquet(tmp, index=False)
-    return table

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ecoembed.io.names import FIGURE_NAMES
+from ecoembed.io.sensors import SENSOR_NAMES
 from ecoembed.io.zarrio import open_zarr
 from ecoembed.plots.gpp import plot_gpp_scatter, plot_gpp_skill, plot_gpp_timeseries
 from ecoembed.plots.scenes import plot_embedding_map, plot_reconstruction
@@ -78,7 +79,7 @@ def _gpp_skill(inputs: Inputs, params: Params) -> plt.Figure:
 
 
 def _training_curves(inputs: Inputs, params: Params) -> plt.Figure:
-    pretrain = {sensor: pd.read_csv(inputs[f"pretrain_{sensor}"]) for sensor in ("s2", "s1")}
+    pretrain = {s: pd.read_csv(inputs[f"pretrain_{s}"]) for s in SENSOR_NAMES}
     return plot_training_curves(pretrain, pd.read_csv(inputs["fusion"]))
 
 

@@ -25,7 +25,8 @@ def pooled(metrics: pd.DataFrame, model: str, split: str) -> pd.DataFrame:
     return rows.set_index("input_set")
 
 
-def with_met(name: str, met: bool) -> str:
+def with_met_suffix(name: str, met: bool) -> str:
+    """The input set's name with the meteorology suffix (``fused+met``) when ``met``."""
     return name + MET_SUFFIX if met else name
 
 
@@ -57,7 +58,7 @@ def plot_gpp_timeseries(
     met: bool = True,
 ) -> plt.Figure:
     """Observed and predicted daily GPP at every tower: fused against the best baseline."""
-    fused = with_met(FUSED, met)
+    fused = with_met_suffix(FUSED, met)
     baseline = best_baseline(metrics, model, split, met)
     per_site = metrics[(metrics["model"] == model) & (metrics["split"] == split)]
     sites = sorted(predictions["site"].unique())
@@ -112,7 +113,7 @@ def plot_gpp_scatter(
     without and with the tower's meteorology (rows)."""
     table = pooled(metrics, model, split)
     base = list(dict.fromkeys(s.split("+")[0] for s in table.index))
-    rows = [m for m in (False, True) if any(with_met(b, m) in table.index for b in base)]
+    rows = [m for m in (False, True) if any(with_met_suffix(b, m) in table.index for b in base)]
     sub = predictions[(predictions["model"] == model) & (predictions["split"] == split)]
     top = float(np.nanpercentile(sub[["observed", "predicted"]].to_numpy(), 99.9)) * 1.05
     fig, axes = plt.subplots(
@@ -126,7 +127,7 @@ def plot_gpp_scatter(
     )
     for r, met in enumerate(rows):
         for c, b in enumerate(base):
-            ax, name = axes[r, c], with_met(b, met)
+            ax, name = axes[r, c], with_met_suffix(b, met)
             df = sub[sub["input_set"] == name]
             if df.empty:
                 ax.set_visible(False)

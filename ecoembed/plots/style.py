@@ -26,11 +26,12 @@ OKABE_ITO = {
     "purple": "#CC79A7",
 }
 CYCLE = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky_blue")]
+# One colour per sensor (its curves, its encoder's input set), the same in every figure.
+SENSOR_COLOURS = {"s2": OKABE_ITO["green"], "s1": OKABE_ITO["orange"]}
 # One colour per GPP input set, the same in every figure.
 INPUT_SET_COLOURS = {
     "fused": OKABE_ITO["blue"],
-    "s2": OKABE_ITO["green"],
-    "s1": OKABE_ITO["orange"],
+    **SENSOR_COLOURS,
     "s2_bands": OKABE_ITO["vermillion"],
     "nirv_lue": OKABE_ITO["purple"],
     "oracle": OKABE_ITO["black"],

@@ -5,16 +5,15 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ecoembed.plots.style import OKABE_ITO
-
-SENSOR_COLOURS = {"s2": OKABE_ITO["green"], "s1": OKABE_ITO["orange"]}
+from ecoembed.io.sensors import SENSOR_NAMES
+from ecoembed.plots.style import OKABE_ITO, SENSOR_COLOURS
 
 
 def plot_training_curves(pretrain: dict[str, pd.DataFrame], fusion: pd.DataFrame) -> plt.Figure:
     """Stage 1 per sensor (training and held-out loss), stage 2 (training loss, the
     held-out S2 error on days whose view was hidden and, where logged, how much of each
     sensor's frozen code a linear probe recovers from the fused embedding)."""
-    has_codes = {"heldout_s2_code_r2", "heldout_s1_code_r2"} <= set(fusion.columns)
+    has_codes = {f"heldout_{s}_code_r2" for s in SENSOR_NAMES} <= set(fusion.columns)
     ncols = 4 if has_codes else 3
     fig, axes = plt.subplots(1, ncols, figsize=(4 * ncols, 3.6), layout="constrained")
     ax = axes[0]
@@ -68,7 +67,7 @@ def plot_training_curves(pretrain: dict[str, pd.DataFrame], fusion: pd.DataFrame
     ax.legend()
     if has_codes:
         ax = axes[3]
-        for sensor in ("s2", "s1"):
+        for sensor in SENSOR_NAMES:
             ax.plot(
                 fusion["epoch"],
                 fusion[f"heldout_{sensor}_code_r2"],

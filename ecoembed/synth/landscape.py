@@ -14,9 +14,9 @@ import numpy as np
 from scipy.ndimage import binary_erosion
 from scipy.spatial import cKDTree
 
+from ecoembed.io.rng import stream
 from ecoembed.io.sites import SitePlan
 from ecoembed.synth.fields import gaussian_field, multiscale_field
-from ecoembed.synth.rng import stream
 
 # IGBP land-cover codes (MODIS MCD12Q1 type 1 numbering).
 IGBP_CODES: dict[str, int] = {"ENF": 1, "DBF": 4, "GRA": 10, "CRO": 12, "URB": 13, "WAT": 17}

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ecoembed.io.rng import stream
 from ecoembed.io.solar import extraterrestrial_radiation
-from ecoembed.synth.rng import stream
 
 
 @dataclass

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ecoembed.io.rng import stream
 from ecoembed.io.sentinel import S2_BANDS
 from ecoembed.io.sites import SitePlan
 from ecoembed.synth import grid as g
 from ecoembed.synth.landscape import Landscape, simulate_landscape
 from ecoembed.synth.phenology import Phenology, simulate_phenology
 from ecoembed.synth.plan import sites_of_tile, tile_index
-from ecoembed.synth.rng import stream
 from ecoembed.synth.sentinel1 import backscatter_linear, speckle
 from ecoembed.synth.sentinel2 import (
     apply_clouds,
