@@ -14,16 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
-from ecoembed.embed.model import load_embedding_model, untrained_checkpoint
+from ecoembed.embed.model import load_embedding_model
 from ecoembed.io.errors import InputDataError
-from ecoembed.train.fusion import FusionConfig, FusionOutputs, load_encoder, train_fusion
-from ecoembed.train.pretrain import (
-    PretrainConfig,
-    PretrainOutputs,
-    load_checkpoint,
-    pretrain,
-    sensor_series,
-)
+from ecoembed.models.checkpoint import load_checkpoint, load_encoder, untrained_checkpoint
+from ecoembed.models.settings import FusionConfig, PretrainConfig
+from ecoembed.train.fusion import FusionOutputs, train_fusion
+from ecoembed.train.pretrain import PretrainOutputs, pretrain
+from ecoembed.train.series import sensor_series
 from tests.test_checkpoints import crafted
 
 REPO = Path(__file__).resolve().parents[1]
