@@ -42,7 +42,7 @@ def default_checkpoint(path: Path) -> Path:
     """The default architecture (config.schema.yaml defaults), random weights."""
     import torch
 
-    from ecoembed.embed.model import untrained_checkpoint
+    from ecoembed.models.checkpoint import untrained_checkpoint
 
     torch.save(untrained_checkpoint(), path)
     return path

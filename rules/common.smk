@@ -79,7 +79,7 @@ MODALITIES = ["s2", "s1"]
 
 
 def pretrain_params(wildcards):
-    """Stage-1 settings of one sensor, as ecoembed.train.pretrain.PretrainConfig takes them."""
+    """Stage-1 settings of one sensor, as ecoembed.models.settings.PretrainConfig takes them."""
     return {
         "size": config["context"]["size"],
         "frames": config["context"]["frames"],
@@ -90,7 +90,7 @@ def pretrain_params(wildcards):
 
 
 def fusion_params(wildcards):
-    """Stage-2 settings, as ecoembed.train.fusion.FusionConfig takes them."""
+    """Stage-2 settings, as ecoembed.models.settings.FusionConfig takes them."""
     return {"embedding_dim": config["embedding_dim"], "seed": config["seed"], **config["fusion"]}
 
 

@@ -16,8 +16,8 @@ import torch
 
 from ecoembed.embed.model import load_embedding_model
 from ecoembed.io.errors import InputDataError
-from ecoembed.train.fusion import load_encoder
-from ecoembed.train.pretrain import PretrainOutputs, load_checkpoint, pretrain
+from ecoembed.models.checkpoint import load_checkpoint, load_encoder
+from ecoembed.train.pretrain import PretrainOutputs, pretrain
 from tests.test_pretrain import SMALL, toy_series
 
 

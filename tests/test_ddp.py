@@ -19,17 +19,13 @@ import torch
 import torch.multiprocessing as mp
 
 from ecoembed.models import FusionNetwork
+from ecoembed.models.settings import FusionConfig, PretrainConfig
 from ecoembed.train import fusion as fusion_mod
 from ecoembed.train import pretrain as pretrain_mod
 from ecoembed.train.distributed import Distributed, shard_scale
-from ecoembed.train.fusion import FusionConfig, FusionOutputs, train_fusion
-from ecoembed.train.pretrain import (
-    PretrainConfig,
-    PretrainOutputs,
-    SensorSeries,
-    pretrain,
-    split_examples,
-)
+from ecoembed.train.fusion import FusionOutputs, train_fusion
+from ecoembed.train.pretrain import PretrainOutputs, pretrain, split_examples
+from ecoembed.train.series import SensorSeries
 
 WORLD = 2
 # The gradients of the two runs agree to float rounding (~1e-7 relative); Adam's first

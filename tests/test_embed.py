@@ -14,13 +14,14 @@ import torch
 
 from ecoembed.embed import dense
 from ecoembed.embed.export import export_tile, read_window
-from ecoembed.embed.model import load_embedding_model, untrained_checkpoint
+from ecoembed.embed.model import load_embedding_model
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.sentinel import S2_BAND_NAMES
 from ecoembed.io.timeaxis import day_numbers
 from ecoembed.io.zarrio import open_zarr
+from ecoembed.models.checkpoint import untrained_checkpoint
 from ecoembed.train.fusion import _nearest_clear, encode_at
-from ecoembed.train.pretrain import SensorSeries
+from ecoembed.train.series import SensorSeries
 
 SIZE, FRAMES, LATENT = 7, 5, 4
 ENCODER_SHA256 = {"s2": "0" * 64, "s1": "1" * 64}

@@ -12,9 +12,9 @@ import torch
 
 from ecoembed.__main__ import main
 from ecoembed.embed.export import export_tile
-from ecoembed.embed.model import untrained_checkpoint
 from ecoembed.io.atomic import OutputExistsError
 from ecoembed.io.zarrio import open_zarr, product_kind, write_zarr
+from ecoembed.models.checkpoint import untrained_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ecoembed.train.pretrain import (
-    PretrainConfig,
-    PretrainOutputs,
-    SensorSeries,
-    pretrain,
-    sensor_series,
-)
+from ecoembed.models.settings import PretrainConfig
+from ecoembed.train.pretrain import PretrainOutputs, pretrain
+from ecoembed.train.series import SensorSeries, sensor_series
 
 SMALL = PretrainConfig(
     size=5, frames=3, latent_dim=4, epochs=3, batch_size=32, examples_per_tile=300, seed=3

@@ -14,7 +14,9 @@ def main(cubes, modality: str, outputs: dict, cfg: dict, threads: int) -> None:
     import torch
 
     from ecoembed.io.zarrio import open_zarr
-    from ecoembed.train.pretrain import PretrainConfig, PretrainOutputs, pretrain, sensor_series
+    from ecoembed.models.settings import PretrainConfig
+    from ecoembed.train.pretrain import PretrainOutputs, pretrain
+    from ecoembed.train.series import sensor_series
 
     torch.set_num_threads(max(1, threads))
     series = [sensor_series(open_zarr(c), modality) for c in cubes]

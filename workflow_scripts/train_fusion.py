@@ -14,8 +14,9 @@ def main(cubes, encoders: dict, outputs: dict, cfg: dict, threads: int) -> None:
     import torch
 
     from ecoembed.io.zarrio import open_zarr
-    from ecoembed.train.fusion import FusionConfig, FusionOutputs, train_fusion
-    from ecoembed.train.pretrain import sensor_series
+    from ecoembed.models.settings import FusionConfig
+    from ecoembed.train.fusion import FusionOutputs, train_fusion
+    from ecoembed.train.series import sensor_series
 
     torch.set_num_threads(max(1, threads))
     opened = [open_zarr(c) for c in cubes]

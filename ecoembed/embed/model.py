@@ -2,31 +2,28 @@
 
 Everything comes from the fusion checkpoint alone (``results/models/fusion.pt``): it
 carries the encoders' weights, their normalisation statistics and the sensors' band
-names, so a copy of that one file embeds new data. It is read with PyTorch's weights-only
-unpickler (ecoembed.train.pretrain.load_checkpoint): a crafted file is refused, unrun.
+names, so a copy of that one file embeds new data. Its format is
+``ecoembed.models.checkpoint``'s, which reads it with PyTorch's weights-only unpickler: a
+crafted file is refused, unrun.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ecoembed.io.errors import InputDataError
-from ecoembed.io.sentinel import S1_POLARISATIONS, S2_BAND_NAMES
+from ecoembed.io.sensors import PRIMARY, SENSOR_NAMES
 from ecoembed.models import ContextEncoder, FusionNetwork
-from ecoembed.train.fusion import (
-    FusionConfig,
+from ecoembed.models.checkpoint import (
     encoder_from_state,
     encoder_norm,
-    export_checkpoint,
     file_sha256,
+    read_fusion_checkpoint,
 )
-from ecoembed.train.pretrain import PretrainConfig, load_checkpoint
-
-SENSORS = ("s2", "s1")
 
 
 @dataclass
@@ -40,12 +37,12 @@ class EmbeddingModel:
 
     @property
     def size(self) -> int:
-        return self.encoders["s2"].size
+        return self.encoders[PRIMARY].size
 
     @property
     def halo(self) -> int:
         """Pixels of context needed on each side of an output window."""
-        return self.encoders["s2"].size // 2
+        return self.encoders[PRIMARY].size // 2
 
     @property
     def embedding_dim(self) -> int:
@@ -78,20 +75,14 @@ def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -
     fusion checkpoint of this format (no encoders inside, an older format, a crafted or
     corrupt file) is refused with an InputDataError naming it."""
     path = Path(path)
-    retrain = "retrain it with `snakemake train_fusion`"
-    state = load_checkpoint(path, "fusion checkpoint", retrain)
-    missing = {"fusion", "encoder_states", "channels", "config"} - set(state)
-    if missing:
-        raise InputDataError(
-            path, f"not a self-contained fusion checkpoint (missing {sorted(missing)}); {retrain}"
-        )
+    state = read_fusion_checkpoint(path)
     try:
-        encoders = {m: encoder_from_state(state["encoder_states"][m]) for m in SENSORS}
-        norm = {m: encoder_norm(state["encoder_states"][m]) for m in SENSORS}
+        encoders = {m: encoder_from_state(state["encoder_states"][m]) for m in SENSOR_NAMES}
+        norm = {m: encoder_norm(state["encoder_states"][m]) for m in SENSOR_NAMES}
         cfg = state["config"]
         fusion = FusionNetwork(
-            {m: len(state["channels"][m]) for m in SENSORS},
-            latent_dim=encoders["s2"].temporal.out.out_features,
+            {m: len(state["channels"][m]) for m in SENSOR_NAMES},
+            latent_dim=encoders[PRIMARY].temporal.out.out_features,
             embedding_dim=cfg["embedding_dim"],
         )
         fusion.load_state_dict(state["fusion"])
@@ -106,49 +97,14 @@ def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -
         "fusion_sha256": file_sha256(path),
         "encoder_sha256": dict(state.get("encoder_sha256", {})),
         "fusion_config": dict(cfg),
-        "encoder_config": {m: dict(state["encoder_states"][m]["config"]) for m in SENSORS},
+        "encoder_config": {m: dict(state["encoder_states"][m]["config"]) for m in SENSOR_NAMES},
     }
     model = EmbeddingModel(
         encoders=encoders,
         fusion=fusion,
         norm=norm,
-        channels={m: list(state["channels"][m]) for m in SENSORS},
+        channels={m: list(state["channels"][m]) for m in SENSOR_NAMES},
         context_dates=context_dates,
         provenance=provenance,
     )
     return model.to(device)
-
-
-def untrained_checkpoint(
-    *,
-    size: int = 15,
-    frames: int = 11,
-    latent_dim: int = 7,
-    embedding_dim: int = 7,
-    context_dates: int = 4,
-    seed: int = 0,
-) -> dict:
-    """A fusion checkpoint of the given architecture with random weights: what export
-    speed does not depend on (benchmarks) and what equivalence tests need."""
-    torch.manual_seed(seed)
-    norm = {"s2": (0.1, 0.05), "s1": (-12.0, 3.0)}  # typical reflectance and dB scales
-    bands = {"s2": list(S2_BAND_NAMES), "s1": list(S1_POLARISATIONS)}
-    states = {}
-    for name, names in bands.items():
-        enc = ContextEncoder(len(names), size=size, frames=frames, latent_dim=latent_dim)
-        mean, std = norm[name]
-        states[name] = {
-            "modality": name,
-            "config": asdict(PretrainConfig(size=size, frames=frames, latent_dim=latent_dim)),
-            "encoder": enc.state_dict(),
-            "channels": len(names),
-            "norm_mean": torch.full((len(names),), mean, dtype=torch.float32),
-            "norm_std": torch.full((len(names),), std, dtype=torch.float32),
-        }
-    fusion = FusionNetwork(
-        {m: len(n) for m, n in bands.items()}, latent_dim=latent_dim, embedding_dim=embedding_dim
-    )
-    config = asdict(
-        FusionConfig(embedding_dim=embedding_dim, context_dates=context_dates, seed=seed)
-    )
-    return export_checkpoint(config, fusion, states, bands)

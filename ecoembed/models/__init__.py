@@ -1,5 +1,7 @@
 """PyTorch modules of the representation (no I/O): per-sensor context encoders and
-decoders, and the context-aware loss."""
+decoders, and the context-aware loss. Beside them, not imported here: the training
+stages' settings (``settings``) and the checkpoint format (``checkpoint``), which the
+trainer writes and inference reads."""
 
 from ecoembed.models.decoder import NeighbourhoodDecoder
 from ecoembed.models.encoder import ContextEncoder, SpatialStem, TemporalEncoder

@@ -8,13 +8,13 @@ network learns to produce the cloud-free embedding of a day it cannot see, and t
 it into S2 reflectance and S1 backscatter. Codes are computed once: the encoders are
 frozen, loaded from their stage-1 checkpoints and never updated. A resume checkpoint is
 used only when it was made with the same config, the same encoder files (SHA-256) and the
-same data. Under torchrun the batches are split over the processes
-(ecoembed.train.distributed), with the same optimiser steps as one process.
+same data. The skeleton of the run (resume, epochs seeded by (seed, epoch), a checkpoint
+per epoch, the final files) is ``ecoembed.train.loop``'s, the format of the files
+``ecoembed.models.checkpoint``'s; this module holds what is particular to stage 2.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -26,37 +26,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ecoembed.io.errors import InputDataError
-from ecoembed.models import ContextEncoder, FusionNetwork, freeze
+from ecoembed.io.sensors import SENSOR_NAMES
+from ecoembed.models import ContextEncoder, FusionNetwork
+from ecoembed.models.checkpoint import encoder_norm, file_sha256, fusion_checkpoint, load_encoder
+from ecoembed.models.settings import FusionConfig
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
-from ecoembed.train.pretrain import (
-    RESTART,
-    RETRAIN,
-    SensorSeries,
-    check_resume,
-    held_out,
-    load_checkpoint,
-    save_checkpoint,
-    series_sha256,
-    write_training_tables,
-)
+from ecoembed.train.loop import RunFiles, Stage, fit
 from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
+from ecoembed.train.series import SensorSeries, held_out, normalised, series_sha256
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    embedding_dim: int = 7
-    epochs: int = 8
-    batch_size: int = 256
-    lr: float = 2e-3
-    examples_per_tile: int = 2000
-    context_dates: int = 4  # clear S2 dates, half before and half after the day
-    p_hide: float = 0.5
-    consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
-    code_weight: float = 3.0  # weight of decoding each sensor's standardised code from z
-    seed: int = 42
 
 
 @dataclass(frozen=True)
@@ -76,86 +55,8 @@ class FusionOutputs:
             d / "checkpoints" / "fusion.pt",
         )
 
-
-ENCODER_KEYS = ("modality", "config", "encoder", "channels", "norm_mean", "norm_std")
-
-
-def load_encoder(path: str | Path) -> tuple[ContextEncoder, dict]:
-    """A frozen stage-1 encoder and its checkpoint (config, normalisation); a file that is
-    not a stage-1 encoder checkpoint of this format is refused (InputDataError)."""
-    state = load_checkpoint(path, "stage-1 encoder checkpoint")
-    missing = [k for k in ENCODER_KEYS if k not in state]
-    if missing:
-        raise InputDataError(
-            path, f"not a stage-1 encoder checkpoint (missing {missing}); {RETRAIN}"
-        )
-    try:
-        return encoder_from_state(state), state
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise InputDataError(
-            path, f"stage-1 encoder checkpoint does not fit its model ({exc})"
-        ) from None
-
-
-def encoder_record(state: dict) -> dict:
-    """What of a stage-1 checkpoint the encoder needs at inference (not its decoder)."""
-    return {k: state[k] for k in ENCODER_KEYS}
-
-
-def encoder_norm(state: dict) -> tuple[np.ndarray, np.ndarray]:
-    """An encoder's per-band mean and standard deviation (stored as tensors) as arrays."""
-    return (
-        np.asarray(state["norm_mean"], dtype=np.float32),
-        np.asarray(state["norm_std"], dtype=np.float32),
-    )
-
-
-def export_checkpoint(
-    config: dict,
-    fusion: FusionNetwork,
-    encoder_states: dict[str, dict],
-    channels: dict[str, list[str]],
-    encoder_paths: dict[str, str | Path] | None = None,
-    encoder_sha256: dict[str, str] | None = None,
-) -> dict:
-    """The final fusion checkpoint: self-contained, the frozen encoders travel inside, so
-    this file alone embeds new data (ecoembed.embed.model.load_embedding_model).
-    ``encoder_sha256`` (the encoder files' hashes when they were loaded) defaults to the
-    hashes of ``encoder_paths`` now."""
-    paths = encoder_paths or {}
-    if encoder_sha256 is None:
-        encoder_sha256 = {m: file_sha256(p) for m, p in paths.items()}
-    return {
-        "config": config,
-        "fusion": fusion.state_dict(),
-        "encoders": {m: str(p) for m, p in paths.items()},
-        "encoder_states": {m: encoder_record(st) for m, st in encoder_states.items()},
-        "encoder_sha256": dict(encoder_sha256),
-        "channels": channels,
-    }
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def encoder_from_state(state: dict) -> ContextEncoder:
-    cfg = state["config"]
-    enc = ContextEncoder(
-        state["channels"], size=cfg["size"], frames=cfg["frames"], latent_dim=cfg["latent_dim"]
-    )
-    enc.load_state_dict(state["encoder"])
-    return freeze(enc)
-
-
-def normalised(s: SensorSeries, state: dict) -> SensorSeries:
-    mean, std = encoder_norm(state)
-    m, sd = mean[:, None, None], std[:, None, None]
-    return SensorSeries((s.values - m) / sd, s.day_of, s.dates, s.channels)
+    def files(self) -> RunFiles:
+        return RunFiles(self.model, self.curves, self.heldout, self.checkpoint)
 
 
 @torch.no_grad()
@@ -384,41 +285,49 @@ def train_fusion(
     rank 0 logs and writes.
     """
     dp = distributed()
-    return _train_fusion(
-        s2_series, s1_series, encoder_paths, outputs, cfg, dp, progress, stop_after_epoch
-    )
-
-
-def _train_fusion(
-    s2_series: list[SensorSeries],
-    s1_series: list[SensorSeries],
-    encoder_paths: dict,
-    outputs: FusionOutputs,
-    cfg: FusionConfig,
-    dp: Distributed,
-    progress: bool,
-    stop_after_epoch: int | None,
-) -> dict:
-    device = dp.device
-    enc2, st2 = load_encoder(encoder_paths["s2"])
-    enc1, st1 = load_encoder(encoder_paths["s1"])
+    series = {"s2": s2_series, "s1": s1_series}
+    encoders = {m: load_encoder(encoder_paths[m]) for m in SENSOR_NAMES}
     # what a resume checkpoint must have been made from (the final checkpoint records it too)
     run = {
         "config": asdict(cfg),
-        "encoder_sha256": {m: file_sha256(encoder_paths[m]) for m in ("s2", "s1")},
-        "data_sha256": series_sha256([*s2_series, *s1_series]),
+        "encoder_sha256": {m: file_sha256(encoder_paths[m]) for m in SENSOR_NAMES},
+        "data_sha256": series_sha256([s for m in SENSOR_NAMES for s in series[m]]),
     }
-    resume = None
-    if outputs.checkpoint.exists():  # checked before the costly frozen codes
-        resume = load_checkpoint(outputs.checkpoint, "resume checkpoint", RESTART)
-        check_resume(outputs.checkpoint, resume, run)
-    enc2, enc1 = enc2.to(device), enc1.to(device)
+    sources = {"encoders": encoder_paths, "encoder_sha256": run["encoder_sha256"]}
+    return fit(
+        lambda: FusionTraining(series, encoders, sources, cfg, dp, progress),
+        run,
+        outputs.files(),
+        seed=cfg.seed,
+        epochs=cfg.epochs,
+        dp=dp,
+        progress=progress,
+        stop_after_epoch=stop_after_epoch,
+    )
+
+
+def frozen_examples(
+    series: dict[str, list[SensorSeries]],
+    encoders: dict[str, tuple[ContextEncoder, dict]],
+    cfg: FusionConfig,
+    dp: Distributed,
+    progress: bool,
+) -> dict[str, np.ndarray]:
+    """The examples of every tile (``tile_examples``), their frozen codes computed once."""
+    (enc2, st2), (enc1, st1) = encoders["s2"], encoders["s1"]
     rng = np.random.default_rng(cfg.seed)
-    dp.info(log, "computing the frozen codes of %d tiles' examples", len(s2_series))
+    dp.info(log, "computing the frozen codes of %d tiles' examples", len(series["s2"]))
     parts = [
-        tile_examples(normalised(a, st2), normalised(b, st1), enc2, enc1, cfg, rng)
+        tile_examples(
+            normalised(a, *encoder_norm(st2)),
+            normalised(b, *encoder_norm(st1)),
+            enc2,
+            enc1,
+            cfg,
+            rng,
+        )
         for a, b in tqdm(
-            list(zip(s2_series, s1_series, strict=True)),
+            list(zip(series["s2"], series["s1"], strict=True)),
             desc="fusion examples",
             unit="tile",
             disable=not progress or not dp.is_main,
@@ -430,136 +339,130 @@ def _train_fusion(
         sum(len(p["held_out"]) for p in parts),
         sum(int(p["held_out"].sum()) for p in parts),
     )
-    ex = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    train_idx = np.flatnonzero(~ex["held_out"])
-    torch.manual_seed(cfg.seed)
-    net = FusionNetwork(
-        {"s2": len(st2["norm_mean"]), "s1": len(st1["norm_mean"])},
-        latent_dim=enc2.temporal.out.out_features,
-        embedding_dim=cfg.embedding_dim,
-    ).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    curves: list[dict] = []
-    start = 0
-    if resume is not None:
-        net.load_state_dict(resume["fusion"])
-        opt.load_state_dict(resume["optimizer"])
-        start, curves = resume["epoch"] + 1, resume["curves"]
-        dp.info(log, "resuming fusion training after epoch %d", start)
-    n_batches = math.ceil(train_idx.size / cfg.batch_size)
-    scales = code_scales(ex, train_idx, device)
-    # the code heads take part only with a code loss: DDP must then look for unused ones
-    objective = dp.wrap(
-        FusionObjective(net, cfg, scales), find_unused_parameters=cfg.code_weight == 0
-    )
-    for epoch in range(start, cfg.epochs):
-        erng = np.random.default_rng([cfg.seed, epoch])
-        order = train_idx[erng.permutation(train_idx.size)]
-        hide = erng.random(order.size) < cfg.p_hide
-        net.train()
-        total = 0.0
-        for b in tqdm(
-            range(n_batches),
-            desc=f"fusion epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress or not dp.is_main,
-        ):
-            sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-            rows, hidden = order[sl], hide[sl]
-            part, n_local = dp.batch_part(rows.size)
-            inputs, y2, y1 = _batch(ex, rows[part], hidden[part], device)
-            # every process knows the whole batch: the counts need no communication
-            visible = int((~hidden[part]).sum()) if n_local else 0
-            loss = objective(
-                inputs,
-                y2,
-                y1,
-                shard_scale(n_local, rows.size, dp.world_size),
-                shard_scale(visible, int((~hidden).sum()), dp.world_size),
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += dp.all_sum(float(loss.detach())) / dp.world_size
-        net.eval()
-        s2_hidden, _ = heldout_rmse(net, ex, hide=True)
-        z_vis, z_hid = heldout_embeddings(net, ex)
-        gap, offset = heldout_consistency(z_vis, z_hid)
-        kept = heldout_code_r2(z_vis, ex)
-        curves.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": total / n_batches,
-                "heldout_s2_rmse_hidden": float(s2_hidden.mean()),
-                "heldout_embedding_gap": gap,
-                "heldout_embedding_offset": offset,
-                "heldout_s2_code_r2": kept["s2"],
-                "heldout_s1_code_r2": kept["s1"],
-            }
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def figure_rows(
+    sensor: str, bands: tuple[str, ...], visible: np.ndarray, hidden: np.ndarray, band_mean
+) -> list[dict]:
+    """One sensor's rows of the held-out figures."""
+    return [
+        {
+            "sensor": sensor,
+            "band": b,
+            "rmse_day_visible": v,
+            "rmse_day_hidden": h,
+            "rmse_band_mean": m,
+        }
+        for b, v, h, m in zip(bands, visible, hidden, band_mean, strict=True)
+    ]
+
+
+class FusionTraining(Stage):
+    """Stage 2: the frozen codes of the examples, the fusion network and its optimiser.
+
+    ``encoders`` maps each sensor to its frozen encoder and stage-1 checkpoint; ``sources``
+    holds the encoder files and their SHA-256 as the final checkpoint records them.
+    """
+
+    label, title = "fusion", "fusion training"
+
+    def __init__(
+        self,
+        series: dict[str, list[SensorSeries]],
+        encoders: dict[str, tuple[ContextEncoder, dict]],
+        sources: dict[str, dict],
+        cfg: FusionConfig,
+        dp: Distributed,
+        progress: bool,
+    ) -> None:
+        self.series, self.sources, self.cfg, self.dp = series, sources, cfg, dp
+        self.encoders = {m: (enc.to(dp.device), st) for m, (enc, st) in encoders.items()}
+        self.ex = frozen_examples(series, self.encoders, cfg, dp, progress)
+        self.train_idx = np.flatnonzero(~self.ex["held_out"])
+        torch.manual_seed(cfg.seed)
+        self.net = FusionNetwork(
+            {m: len(st["norm_mean"]) for m, (_, st) in self.encoders.items()},
+            latent_dim=self.encoders["s2"][0].temporal.out.out_features,
+            embedding_dim=cfg.embedding_dim,
+        ).to(dp.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        self.n_batches = math.ceil(self.train_idx.size / cfg.batch_size)
+        scales = code_scales(self.ex, self.train_idx, dp.device)
+        # the code heads take part only with a code loss: DDP must then look for unused ones
+        self.objective = dp.wrap(
+            FusionObjective(self.net, cfg, scales), find_unused_parameters=cfg.code_weight == 0
         )
-        dp.info(
+
+    def restore(self, resume: dict) -> None:
+        self.net.load_state_dict(resume["fusion"])
+        self.opt.load_state_dict(resume["optimizer"])
+
+    def begin_epoch(self, rng: np.random.Generator) -> None:
+        self.order = self.train_idx[rng.permutation(self.train_idx.size)]
+        self.hide = rng.random(self.order.size) < self.cfg.p_hide
+        self.net.train()
+
+    def batch_loss(self, b: int) -> torch.Tensor:
+        dp, sl = self.dp, slice(b * self.cfg.batch_size, (b + 1) * self.cfg.batch_size)
+        rows, hidden = self.order[sl], self.hide[sl]
+        part, n_local = dp.batch_part(rows.size)
+        inputs, y2, y1 = _batch(self.ex, rows[part], hidden[part], dp.device)
+        # every process knows the whole batch: the counts need no communication
+        visible = int((~hidden[part]).sum()) if n_local else 0
+        return self.objective(
+            inputs,
+            y2,
+            y1,
+            shard_scale(n_local, rows.size, dp.world_size),
+            shard_scale(visible, int((~hidden).sum()), dp.world_size),
+        )
+
+    def end_epoch(self, epoch: int, train_loss: float) -> dict:
+        self.net.eval()
+        s2_hidden, _ = heldout_rmse(self.net, self.ex, hide=True)
+        z_vis, z_hid = heldout_embeddings(self.net, self.ex)
+        gap, offset = heldout_consistency(z_vis, z_hid)
+        kept = heldout_code_r2(z_vis, self.ex)
+        self.dp.info(
             log,
             "fusion epoch %d: train loss %.4f, held-out S2 RMSE (day hidden) %.4f, "
             "embedding hidden - visible: RMS %.4f, offset %.4f",
             epoch + 1,
-            total / n_batches,
+            train_loss,
             s2_hidden.mean(),
             gap,
             offset,
         )
-        if dp.is_main:
-            save_checkpoint(
-                outputs.checkpoint,
-                {
-                    "epoch": epoch,
-                    **run,
-                    "fusion": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "curves": curves,
-                },
-            )
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch:
-            return {}
+        return {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "heldout_s2_rmse_hidden": float(s2_hidden.mean()),
+            "heldout_embedding_gap": gap,
+            "heldout_embedding_offset": offset,
+            "heldout_s2_code_r2": kept["s2"],
+            "heldout_s1_code_r2": kept["s1"],
+        }
 
-    s2_vis, s1_vis = heldout_rmse(net, ex, hide=False)
-    s2_hid, s1_hid = heldout_rmse(net, ex, hide=True)
-    ho = ex["held_out"]
-    rows = [
-        {
-            "sensor": "s2",
-            "band": b,
-            "rmse_day_visible": v,
-            "rmse_day_hidden": h,
-            "rmse_band_mean": m,
-        }
-        for b, v, h, m in zip(
-            s2_series[0].channels, s2_vis, s2_hid, ex["s2_target"][ho].std(0), strict=True
+    def weights(self) -> dict:
+        return {"fusion": self.net.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def finish(self, curves: list[dict]) -> tuple[pd.DataFrame, dict]:
+        ex, ho = self.ex, self.ex["held_out"]
+        s2_vis, s1_vis = heldout_rmse(self.net, ex, hide=False)
+        s2_hid, s1_hid = heldout_rmse(self.net, ex, hide=True)
+        bands = {m: self.series[m][0].channels for m in SENSOR_NAMES}
+        rows = figure_rows("s2", bands["s2"], s2_vis, s2_hid, ex["s2_target"][ho].std(0))
+        rows += figure_rows("s1", bands["s1"], s1_vis, s1_hid, np.nanstd(ex["s1_target"][ho], 0))
+        figures = pd.DataFrame(rows)
+        return figures, {"figures": figures, "curves": curves}
+
+    def final_checkpoint(self) -> dict:
+        return fusion_checkpoint(
+            asdict(self.cfg),
+            self.net,
+            {m: st for m, (_, st) in self.encoders.items()},
+            {m: list(self.series[m][0].channels) for m in SENSOR_NAMES},
+            self.sources["encoders"],
+            self.sources["encoder_sha256"],
         )
-    ]
-    rows += [
-        {
-            "sensor": "s1",
-            "band": b,
-            "rmse_day_visible": v,
-            "rmse_day_hidden": h,
-            "rmse_band_mean": m,
-        }
-        for b, v, h, m in zip(
-            s1_series[0].channels, s1_vis, s1_hid, np.nanstd(ex["s1_target"][ho], 0), strict=True
-        )
-    ]
-    figures = pd.DataFrame(rows)
-    if dp.is_main:
-        write_training_tables(figures, outputs.heldout, curves, outputs.curves)
-        save_checkpoint(
-            outputs.model,
-            export_checkpoint(
-                asdict(cfg),
-                net,
-                {"s2": st2, "s1": st1},
-                {"s2": list(s2_series[0].channels), "s1": list(s1_series[0].channels)},
-                encoder_paths,
-                run["encoder_sha256"],
-            ),
-        )
-        outputs.checkpoint.unlink()
-    return {"figures": figures, "curves": curves}

@@ -1,0 +1,42 @@
+"""The settings of the two training stages, as their checkpoints record them.
+
+Training runs with them (``ecoembed.train``) and every checkpoint stores them under
+"config" (``ecoembed.models.checkpoint``), where inference reads the architecture back
+(``ecoembed.embed``): below both, so that neither imports the other for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Stage 1: one sensor's context autoencoder."""
+
+    size: int = 15
+    frames: int = 11
+    latent_dim: int = 7
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 2e-3
+    examples_per_tile: int = 2000
+    p_frame: float = 0.15
+    p_centre: float = 0.5
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Stage 2: the fusion network over the frozen encoders."""
+
+    embedding_dim: int = 7
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 2e-3
+    examples_per_tile: int = 2000
+    context_dates: int = 4  # clear S2 dates, half before and half after the day
+    p_hide: float = 0.5
+    consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
+    code_weight: float = 3.0  # weight of decoding each sensor's standardised code from z
+    seed: int = 42
