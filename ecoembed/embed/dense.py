@@ -1,6 +1,6 @@
 """Fused embeddings of many pixels of one window, on any set of days, computed densely.
 
-How the work is shared (what makes export cheap, DESIGN.md point 3):
+How the work is shared (what makes export cheap, docs/design.md, point 3):
 
 * each encoder's convolutional stem runs once per acquisition over the whole window
   (plus a halo of half the context size), not once per pixel and per neighbourhood;

@@ -2,7 +2,7 @@
 
 For a tower and a day d, the inputs are the daily features (embedding dimensions, and with
 ``+met`` the tower's SW_IN_F, TA_F, VPD_F) of the ``window_days`` days ending ``lead_days``
-before d, and the target is the tower's GPP on d (DESIGN.md, "Evaluation protocol").
+before d, and the target is the tower's GPP on d (docs/design.md, "Evaluation protocol").
 A day is an example only when its GPP passed the QC filter and every day of its window
 has every feature: nothing is imputed here.
 

@@ -1,4 +1,5 @@
-"""Stage 2: the light fusion network over frozen per-sensor codes (DESIGN.md, point 2).
+"""Stage 2: the light fusion network over frozen per-sensor codes (docs/design.md,
+point 2).
 
 For one pixel and a target day it reads tokens:
 
