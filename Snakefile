@@ -24,6 +24,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/catalog.smk"
 
 
 # Raw inputs: the synthetic world, or real acquisitions (config data_source).
@@ -38,6 +39,7 @@ else:
 
 include: "rules/cube.smk"
 include: "rules/pretrain.smk"
+include: "rules/fusion.smk"
 include: "rules/embed.smk"
 include: "rules/gpp.smk"
 include: "rules/figures.smk"
