@@ -23,6 +23,7 @@ own, relative to it. The job's inputs must exist, as for Snakemake; nothing upst
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -78,7 +79,8 @@ def loaded_workflow(configfiles: Sequence[str | Path] = ()) -> Iterator[Any]:
             raise FileNotFoundError(f"config file {path} does not exist")
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         workflow_api = api.workflow(
-            resource_settings=ResourceSettings(cores=1),
+            # as --cores all: a job gets the threads its rule declares, up to the machine's
+            resource_settings=ResourceSettings(cores=os.cpu_count() or 1),
             config_settings=ConfigSettings(configfiles=configs),
             snakefile=SNAKEFILE,
             workdir=Path.cwd(),
