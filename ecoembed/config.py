@@ -207,7 +207,7 @@ def _check_figures(cfg: dict[str, Any]) -> None:
 
 
 def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``cfg`` in place against the schema (:data:`SCHEMA`), filling in defaults; returns ``cfg``.
+    """Validate ``cfg`` in place against :data:`SCHEMA`, filling in defaults; returns ``cfg``.
 
     Raises :class:`ConfigError` whose message starts with the dotted key at fault.
     """
