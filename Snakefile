@@ -12,7 +12,9 @@
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
-# Everything the workflow writes goes under results/ (relative to the working directory).
+# Everything the workflow writes goes under results/ (relative to the working directory);
+# the paths of every output family are in rules/common.smk. One rule's script by hand, on a
+# mock of its job: python workflow_scripts/<script>.py [wildcard=value ...] (see _common.py).
 
 from pathlib import Path
 

@@ -5,7 +5,6 @@
 # imports here: no numpy, torch or raster libraries.
 
 import re
-from pathlib import Path
 
 from snakemake.utils import min_version
 
@@ -92,6 +91,7 @@ def benchmark_of(job):
     return f"{BENCHMARKS}/{job}.tsv"
 
 
+# --- resources ------------------------------------------------------------------------
 def per_attempt(amount):
     """A resource that grows with the attempt: ``amount`` on the first, twice as much on the
     second (a job killed for memory or time, retried with --retries, as the SLURM
