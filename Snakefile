@@ -12,7 +12,9 @@
 #   snakemake --cores 2 --configfile config/tiny.yaml    the same, test-sized
 #
 # The embedded default config.yaml is always read; --configfile files override its keys.
-# Everything the workflow writes goes under results/ (relative to the working directory).
+# Everything the workflow writes goes under results/ (relative to the working directory);
+# the paths of every output family are in rules/common.smk. One rule's script by hand, on a
+# mock of its job: python workflow_scripts/<script>.py [wildcard=value ...] (see _common.py).
 
 from pathlib import Path
 
@@ -24,6 +26,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/catalog.smk"
 
 
 # Raw inputs: the synthetic world, or real acquisitions (config data_source).
@@ -38,6 +41,7 @@ else:
 
 include: "rules/cube.smk"
 include: "rules/pretrain.smk"
+include: "rules/fusion.smk"
 include: "rules/embed.smk"
 include: "rules/gpp.smk"
 include: "rules/figures.smk"

@@ -1,4 +1,7 @@
-"""The workflow config: loading, validation against config.schema.yaml, provenance hash.
+"""The workflow config: loading, validation against the schema, provenance hash.
+
+The schema, ``ecoembed/config.schema.yaml``, ships with the package (package data), so an
+installed ecoembed validates configs as a checkout does; the Snakefile validates with it too.
 
 rules/common.smk validates the workflow's config with :func:`validate_config`, the function
 behind :func:`load_config`, so a config that loads here is a config the workflow accepts,
@@ -13,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,8 @@ from ecoembed.io.names import fluxnet_dd_filename
 from ecoembed.io.sensors import SENSORS
 from ecoembed.synth import plan
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config.schema.yaml"
+# The JSON schema of the config, read through importlib.resources (a file of the package).
+SCHEMA: Traversable = files("ecoembed") / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -200,8 +206,8 @@ def _check_figures(cfg: dict[str, Any]) -> None:
             ) from err
 
 
-def validate_config(cfg: dict[str, Any], schema: str | Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Validate ``cfg`` in place against the schema, filling in defaults; returns ``cfg``.
+def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``cfg`` in place against :data:`SCHEMA`, filling in defaults; returns ``cfg``.
 
     Raises :class:`ConfigError` whose message starts with the dotted key at fault.
     """
@@ -211,7 +217,8 @@ def validate_config(cfg: dict[str, Any], schema: str | Path = SCHEMA_PATH) -> di
 
     normalize_config(cfg)
     try:
-        validate(cfg, str(Path(schema).resolve()), set_default=True)
+        with as_file(SCHEMA) as schema:
+            validate(cfg, str(schema), set_default=True)
     except WorkflowError as err:
         # snakemake raises WorkflowError while handling jsonschema's ValidationError
         cause = err.__cause__ or err.__context__

@@ -6,7 +6,7 @@
 #   {RAW}/tiles/{tile}/<collection>/<acquisition id>/   COGs + item.json (rule acquire)
 #   {RAW}/tiles/{tile}/batches/<batch>.json   the items one acquire job made (rule acquire)
 #   {RAW}/tiles/{tile}/items.json        the tile's STAC ItemCollection (rule tile_items)
-#   {RAW}/catalog.json (+ collections)   STAC catalog over all tiles (rule stac_catalog)
+#   {RAW}/catalog.json (+ collections)   STAC catalog over all tiles (rules/catalog.smk)
 #   {RAW}/flux/FLX_<SITE>_FLUXNET2015_FULLSET_DD_<Y1>-<Y2>_1-4.csv, sites.csv  (rule flux_real)
 #
 # Which acquisitions a tile has is known only after the search: stac_search is a
@@ -21,18 +21,20 @@
 checkpoint stac_search:
     """Search the STAC sources over one site's tile and period: the acquisitions to load."""
     output:
-        manifest=f"{RAW}/manifests/{{tile}}.json",
+        manifest=RAW_MANIFEST,
     params:
         site=lambda wildcards: next(s for s in STAC_CFG["sites"] if s["id"] == wildcards.tile),
         study=STAC_CFG,
     log:
-        f"{LOGS}/stac_search/{{tile}}.log",
+        log_of("stac_search/{tile}"),
+    benchmark:
+        benchmark_of("stac_search/{tile}")
     wildcard_constraints:
         tile=TILE_PATTERN,
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=15,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(15),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -43,15 +45,17 @@ rule plan:
     """What acquiring the study will fetch: per site and collection the acquisitions,
     scenes and approximate bytes (searches only; printed, and kept as a table)."""
     input:
-        manifests=expand(f"{RAW}/manifests/{{tile}}.json", tile=TILES),
+        manifests=expand(RAW_MANIFEST, tile=TILES),
     output:
-        table=f"{RAW}/plan.csv",
+        table=RAW_PLAN,
     log:
-        f"{LOGS}/plan.log",
+        log_of("plan"),
+    benchmark:
+        benchmark_of("plan")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(5),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -62,27 +66,28 @@ rule acquire:
     """Load one batch of a tile's acquisitions (each the scenes of one overpass) onto its
     grid: COGs + item per acquisition, and the batch's ItemCollection."""
     input:
-        manifest=f"{RAW}/manifests/{{tile}}.json",
+        manifest=RAW_MANIFEST,
     output:
-        batch=f"{RAW}/tiles/{{tile}}/batches/{{batch}}.json",
+        batch=RAW_BATCH,
     params:
-        tile_dir=lambda wildcards: f"{RAW}/tiles/{wildcards.tile}",
+        tile_dir=lambda wildcards: at(RAW_TILE, tile=wildcards.tile),
         batch_size=STAC_CFG["batch_size"],
         resampling=STAC_CFG["resampling"],
         retries=STAC_CFG["retries"],
         backoff_s=STAC_CFG["backoff_s"],
         verify=STAC_CFG["verify"],
     log:
-        f"{LOGS}/acquire/{{tile}}/{{batch}}.log",
+        log_of("acquire/{tile}/{batch}"),
     benchmark:
-        f"{BENCHMARKS}/acquire/{{tile}}/{{batch}}.tsv"
+        benchmark_of("acquire/{tile}/{batch}")
     wildcard_constraints:
         tile=TILE_PATTERN,
-        batch=r"(sentinel-2-l2a|sentinel-1-rtc)-[0-9]{3}",
+        # <collection id>-<number>, one collection per sensor (ecoembed.io.sensors)
+        batch="({})-[0-9]{{3}}".format("|".join(re.escape(s.collection) for s in SENSORS.values())),
     threads: 2  # assets of one acquisition are fetched concurrently
     resources:
-        mem_mb=2000,
-        runtime=120,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(120),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -92,54 +97,32 @@ rule acquire:
 rule tile_items:
     """The tile's ItemCollection: its grid and every acquisition's item."""
     input:
-        manifest=f"{RAW}/manifests/{{tile}}.json",
+        manifest=RAW_MANIFEST,
         batches=acquisition_batches,
     output:
-        item_collection=f"{RAW}/tiles/{{tile}}/items.json",
+        item_collection=RAW_ITEMS,
     log:
-        f"{LOGS}/tile_items/{{tile}}.log",
+        log_of("tile_items/{tile}"),
+    benchmark:
+        benchmark_of("tile_items/{tile}")
     wildcard_constraints:
         tile=TILE_PATTERN,
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(5),
     conda:
         "../envs/cpu.yaml"
     script:
         "../workflow_scripts/tile_items.py"
 
 
-rule stac_catalog:
-    """One STAC catalog over the items of all tiles."""
-    input:
-        item_collections=expand(f"{RAW}/tiles/{{tile}}/items.json", tile=TILES),
-    output:
-        catalog=f"{RAW}/catalog.json",
-        # written beside the catalog by build_catalog (ids as in ecoembed.io.stac)
-        s2_collection=directory(f"{RAW}/sentinel-2-l2a"),
-        s1_collection=directory(f"{RAW}/sentinel-1-rtc"),
-        tiles_collection=directory(f"{RAW}/ecoembed-tiles"),
-    params:
-        item_collections=[f"{RAW}/tiles/{t}/items.json" for t in TILES],
-    log:
-        f"{LOGS}/stac_catalog.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../envs/cpu.yaml"
-    script:
-        "../workflow_scripts/build_catalog.py"
-
-
 rule flux_real:
     """The sites' FLUXNET files (from stac.flux_dir), cut to the study years, and the site
     table from the config. The folder is read when the job runs, not at DAG time."""
     output:
-        files=[f"{RAW}/flux/{flux_file(s.site_id)}" for s in SITES],
-        sites=f"{RAW}/flux/sites.csv",
+        files=FLUX_FILES,
+        sites=FLUX_SITES,
     params:
         flux_dir=STAC_CFG["flux_dir"],
         sites=STAC_CFG["sites"],
@@ -149,11 +132,13 @@ rule flux_real:
         partitioning=config["gpp"]["partitioning"],
         min_qc=config["gpp"]["min_qc"],
     log:
-        f"{LOGS}/flux_real.log",
+        log_of("flux_real"),
+    benchmark:
+        benchmark_of("flux_real")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -171,5 +156,4 @@ rule acquired:
 localrules:
     acquired,
     plan,
-    stac_catalog,
     tile_items,

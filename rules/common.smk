@@ -1,10 +1,10 @@
-# Shared by every .smk file: config validation, path constants, what the world contains.
+# Shared by every .smk file: config validation, the paths of every output family, what the
+# world contains, resources that grow with the attempt.
 #
 # Runs at DAG-building time (and again in every cluster job), so only light, pure-Python
 # imports here: no numpy, torch or raster libraries.
 
 import re
-from pathlib import Path
 
 from snakemake.utils import min_version
 
@@ -12,6 +12,7 @@ from ecoembed.config import config_hash, validate_config
 from ecoembed.acquire import sites as real_sites
 from ecoembed.acquire.credentials import check_credentials
 from ecoembed.io.names import FIGURE_NAMES, fluxnet_dd_filename, gpp_input_set_names
+from ecoembed.io.sensors import SENSOR_NAMES, SENSORS
 from ecoembed.io.sites import years
 from ecoembed.synth import plan
 
@@ -19,19 +20,89 @@ min_version("9.0")
 
 
 # --- config: validated before any job runs ------------------------------------------
-# snakemake.utils.validate against the JSON schema (filling in the defaults, in place),
-# after turning unquoted YAML dates into ISO strings, plus the checks a schema cannot
-# express (real dates, start before end). The error names the key at fault. The same
-# function backs ecoembed.config.load_config and `python -m ecoembed validate-config`.
-validate_config(config, Path(workflow.basedir) / "config.schema.yaml")
+# snakemake.utils.validate against the JSON schema the package ships
+# (ecoembed/config.schema.yaml; defaults filled in, in place), after turning unquoted YAML
+# dates into ISO strings, plus the checks a schema cannot express (real dates, start before
+# end). The error names the key at fault. The same function backs
+# ecoembed.config.load_config and `python -m ecoembed validate-config`.
+validate_config(config)
 
 
-# --- paths ---------------------------------------------------------------------------
+# --- paths: every output family, in one place -----------------------------------------
+# Patterns with the wildcards the rules match ({tile}, {modality}, ...): rules name them as
+# outputs and inputs, and expand() them over TILES, SENSOR_NAMES, ... . Nothing else in
+# rules/ writes a path by hand. Everything goes under results/ (relative to the working
+# directory); the raw inputs under config raw_dir (results/raw by default).
+RESULTS = "results"
 RAW = config["raw_dir"].rstrip("/")  # raw inputs in the layout real products have
-TRUTH = "results/truth"  # the synthetic world's ground truth, one zarr per tile
-SYNTH = "results/synth"  # intermediate outputs of the synthetic world
-LOGS = "results/logs"
-BENCHMARKS = "results/benchmarks"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+
+# raw inputs (rules/data.smk or rules/acquire.smk, and rules/catalog.smk)
+RAW_TILE = f"{RAW}/tiles/{{tile}}"  # a tile's COGs and items.json
+RAW_ITEMS = f"{RAW_TILE}/items.json"  # the tile's STAC ItemCollection
+RAW_BATCH = f"{RAW_TILE}/batches/{{batch}}.json"  # one acquire job's items (real data)
+RAW_MANIFEST = f"{RAW}/manifests/{{tile}}.json"  # a real tile's STAC search
+RAW_PLAN = f"{RAW}/plan.csv"
+CATALOG = f"{RAW}/catalog.json"
+RAW_COLLECTION = f"{RAW}/{{collection}}"  # a collection beside the catalog
+FLUX_DIR = f"{RAW}/flux"
+FLUX_SITES = f"{FLUX_DIR}/sites.csv"
+# the synthetic world's ground truth, and its towers' files before rule flux_files
+TRUTH = f"{RESULTS}/truth/{{tile}}.zarr"
+SYNTH_FLUX = f"{RESULTS}/synth/flux/{{tile}}"
+# products
+CUBE = f"{RESULTS}/cube/{{tile}}.zarr"
+MODELS = f"{RESULTS}/models"
+ENCODER = f"{MODELS}/encoder_{{modality}}.pt"
+PRETRAIN_CURVES = f"{MODELS}/pretrain_{{modality}}_curves.csv"
+PRETRAIN_HELDOUT = f"{MODELS}/pretrain_{{modality}}_heldout.csv"
+FUSION = f"{MODELS}/fusion.pt"
+FUSION_CURVES = f"{MODELS}/fusion_curves.csv"
+FUSION_HELDOUT = f"{MODELS}/fusion_heldout.csv"
+# resume checkpoints: not declared outputs (rules/pretrain.smk says why)
+PRETRAIN_CHECKPOINT = f"{MODELS}/checkpoints/pretrain_{{modality}}.pt"
+FUSION_CHECKPOINT = f"{MODELS}/checkpoints/fusion.pt"
+EMBEDDINGS = f"{RESULTS}/embeddings/{{tile}}.zarr"
+RECONSTRUCTION = f"{RESULTS}/reconstruction/{{tile}}.zarr"
+EMBEDDINGS_DAILY = f"{RESULTS}/embeddings_daily/{{tile}}.zarr"
+SITE_EMBEDDINGS = f"{RESULTS}/sites/site_embeddings.parquet"
+SITE_TABLE = f"{RESULTS}/sites/sites.csv"
+RECONSTRUCTION_EVAL = f"{RESULTS}/eval/reconstruction.csv"
+GPP = f"{RESULTS}/gpp"
+GPP_INPUTS = f"{GPP}/inputs.parquet"
+GPP_CV = f"{GPP}/cv/{{input_set}}.parquet"
+GPP_PREDICTIONS = f"{GPP}/predictions.parquet"
+GPP_METRICS = f"{GPP}/metrics.csv"
+GPP_SUMMARY = f"{GPP}/summary.csv"
+FIGURE = f"{RESULTS}/figures/{{name}}.png"
+
+
+def at(pattern, **wildcards):
+    """One path of a pattern: at(CUBE, tile="tile00") is results/cube/tile00.zarr."""
+    return pattern.format(**wildcards)
+
+
+def log_of(job):
+    """A job's log, results/logs/<job>.log (job: the rule, with its wildcards in it)."""
+    return f"{LOGS}/{job}.log"
+
+
+def benchmark_of(job):
+    """A job's benchmark, results/benchmarks/<job>.tsv."""
+    return f"{BENCHMARKS}/{job}.tsv"
+
+
+# --- resources ------------------------------------------------------------------------
+def per_attempt(amount):
+    """A resource that grows with the attempt: ``amount`` on the first, twice as much on the
+    second (a job killed for memory or time, retried with --retries, as the SLURM
+    profile does), and so on."""
+
+    def scaled(wildcards, attempt):
+        return amount * attempt
+
+    return scaled
 
 
 # --- tiles and towers, known from the config alone -----------------------------------
@@ -54,7 +125,7 @@ else:
 TILE_PATTERN = "|".join(re.escape(t) for t in TILES)  # constrains the {tile} wildcard
 # The cube's input besides the catalog, per tile: the synthetic tile's folder, or the
 # acquired tile's items.json (its folder is filled by one job per acquisition).
-TILE_RAW = f"{RAW}/tiles/{{tile}}" if SYNTHETIC else f"{RAW}/tiles/{{tile}}/items.json"
+TILE_RAW = RAW_TILE if SYNTHETIC else RAW_ITEMS
 
 
 def acquisition_batches(wildcards):
@@ -64,7 +135,7 @@ def acquisition_batches(wildcards):
 
     manifest = checkpoints.stac_search.get(tile=wildcards.tile).output.manifest
     return [
-        f"{RAW}/tiles/{wildcards.tile}/batches/{batch}.json"
+        at(RAW_BATCH, tile=wildcards.tile, batch=batch)
         for batch in acquisition_batches(manifest, STAC_CFG["batch_size"])
     ]
 
@@ -74,8 +145,13 @@ def flux_file(site_id):
     return fluxnet_dd_filename(site_id, FIRST_YEAR, LAST_YEAR)
 
 
+# every tower's FLUXNET file in {RAW}/flux/, in the order of SITES
+FLUX_FILES = [f"{FLUX_DIR}/{flux_file(s.site_id)}" for s in SITES]
+
+
 # --- representation learning ----------------------------------------------------------
-MODALITIES = ["s2", "s1"]
+# One encoder per sensor of the registry (ecoembed.io.sensors), in its order.
+MODALITIES = list(SENSOR_NAMES)
 
 
 def pretrain_params(wildcards):
@@ -126,7 +202,7 @@ GPP_INPUT_SETS = gpp_input_set_names(config["gpp"]["input_sets"])
 def gpp_truths(wildcards):
     """The truth stores, read only by the oracle input set (synthetic world)."""
     if "oracle" in config["gpp"]["input_sets"]:
-        return expand(f"{TRUTH}/{{tile}}.zarr", tile=TILES)
+        return expand(TRUTH, tile=TILES)
     return []
 
 
@@ -140,7 +216,7 @@ FIGURE_TILE = config["figures"]["tile"] or TILES[0]  # one of TILES (validate_co
 def figure_output(name, category):
     """A figure's PNG, flagged for the report with its caption (report/<name>.rst)."""
     return report(
-        f"results/figures/{name}.png",
+        at(FIGURE, name=name),
         caption=f"../report/{name}.rst",
         category=category,
         labels={"figure": name},

@@ -10,20 +10,20 @@ rule cube:
         catalog=rules.stac_catalog.output.catalog,
         tile_dir=TILE_RAW,
     output:
-        cube=directory("results/cube/{tile}.zarr"),
+        cube=directory(CUBE),
     params:
         cube=config["cube"],
         config_hash=config_hash(config["cube"]),
     log:
-        f"{LOGS}/cube/{{tile}}.log",
+        log_of("cube/{tile}"),
     benchmark:
-        f"{BENCHMARKS}/cube/{{tile}}.tsv"
+        benchmark_of("cube/{tile}")
     wildcard_constraints:
         tile=TILE_PATTERN,
     threads: 2  # acquisitions of a window are read concurrently
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=per_attempt(3000),
+        runtime=per_attempt(30),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -33,7 +33,7 @@ rule cube:
 rule cubes:
     """Target: the datacubes of every tile."""
     input:
-        expand("results/cube/{tile}.zarr", tile=TILES),
+        expand(CUBE, tile=TILES),
 
 
 localrules:

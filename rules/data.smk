@@ -1,11 +1,10 @@
-# Raw inputs. For now: the synthetic world of the embedded default (target `synthesize`).
+# Raw inputs: the synthetic world of the embedded default (target `synthesize`).
 #
 # What it writes, in the layout real products have (the rest of the workflow reads only
 # this, so it cannot tell synthetic from real):
 #   {RAW}/tiles/{tile}/                 COGs of every S2/S1 acquisition + items.json
 #                                       (the tile's STAC ItemCollection)
-#   {RAW}/catalog.json                  STAC catalog over all tiles, its collections in
-#   {RAW}/sentinel-2-l2a/, {RAW}/sentinel-1-rtc/  (items link to the COGs in tiles/)
+#   {RAW}/catalog.json                  STAC catalog over all tiles (rules/catalog.smk)
 #   {RAW}/flux/FLX_<SITE>_FLUXNET2015_FULLSET_DD_<Y1>-<Y2>_1-4.csv   one per tower
 #   {RAW}/flux/sites.csv                site table (SITE_ID, LOCATION_LAT, LOCATION_LONG, IGBP)
 #   results/truth/{tile}.zarr           the world's ground truth
@@ -22,22 +21,22 @@
 rule synthesize_tile:
     """Simulate one tile: S2 and S1 COGs with STAC items, ground truth, its towers' data."""
     output:
-        tile_dir=directory(f"{RAW}/tiles/{{tile}}"),
-        truth=directory(f"{TRUTH}/{{tile}}.zarr"),
-        flux_dir=directory(f"{SYNTH}/flux/{{tile}}"),
+        tile_dir=directory(RAW_TILE),
+        truth=directory(TRUTH),
+        flux_dir=directory(SYNTH_FLUX),
     params:
         synth=SYNTH_CFG,
         seed=config["seed"],
     log:
-        f"{LOGS}/synthesize_tile/{{tile}}.log",
+        log_of("synthesize_tile/{tile}"),
     benchmark:
-        f"{BENCHMARKS}/synthesize_tile/{{tile}}.tsv"
+        benchmark_of("synthesize_tile/{tile}")
     wildcard_constraints:
         tile=TILE_PATTERN,
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -47,59 +46,36 @@ rule synthesize_tile:
 rule flux_files:
     """Gather the towers' FLUXNET files into {RAW}/flux/ and merge their site tables."""
     input:
-        parts=expand(f"{SYNTH}/flux/{{tile}}", tile=TILES),
+        parts=expand(SYNTH_FLUX, tile=TILES),
     output:
-        files=[f"{RAW}/flux/{flux_file(s.site_id)}" for s in SITES],
-        sites=f"{RAW}/flux/sites.csv",
+        files=FLUX_FILES,
+        sites=FLUX_SITES,
     params:
         # one source per output file, in the same order
-        sources=[f"{SYNTH}/flux/{s.tile}/{flux_file(s.site_id)}" for s in SITES],
-        tables=[f"{SYNTH}/flux/{t}/sites_{t}.csv" for t in TILES],
+        sources=[f"{at(SYNTH_FLUX, tile=s.tile)}/{flux_file(s.site_id)}" for s in SITES],
+        tables=[f"{at(SYNTH_FLUX, tile=t)}/sites_{t}.csv" for t in TILES],
         # every tower must have GPP of this partitioning and quality (checked here)
         partitioning=config["gpp"]["partitioning"],
         min_qc=config["gpp"]["min_qc"],
     log:
-        f"{LOGS}/flux_files.log",
+        log_of("flux_files"),
+    benchmark:
+        benchmark_of("flux_files")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(5),
     conda:
         "../envs/cpu.yaml"
     script:
         "../workflow_scripts/collect_flux.py"
 
 
-rule stac_catalog:
-    """One STAC catalog over the items of all tiles."""
-    input:
-        tiles=expand(f"{RAW}/tiles/{{tile}}", tile=TILES),
-    output:
-        catalog=f"{RAW}/catalog.json",
-        # build_catalog writes each collection (collection.json, one folder per item) beside
-        # the catalog; declared so that a rerun starts clean. Ids as in ecoembed.io.stac.
-        s2_collection=directory(f"{RAW}/sentinel-2-l2a"),
-        s1_collection=directory(f"{RAW}/sentinel-1-rtc"),
-        tiles_collection=directory(f"{RAW}/ecoembed-tiles"),
-    params:
-        item_collections=[f"{RAW}/tiles/{t}/items.json" for t in TILES],
-    log:
-        f"{LOGS}/stac_catalog.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../envs/cpu.yaml"
-    script:
-        "../workflow_scripts/build_catalog.py"
-
-
 rule synthesize:
     """Target: the synthetic world, raw inputs and ground truth."""
     input:
         catalog=rules.stac_catalog.output.catalog,
-        truth=expand(f"{TRUTH}/{{tile}}.zarr", tile=TILES),
+        truth=expand(TRUTH, tile=TILES),
         flux=rules.flux_files.output.files,
         sites=rules.flux_files.output.sites,
 
@@ -107,4 +83,3 @@ rule synthesize:
 localrules:
     synthesize,
     flux_files,
-    stac_catalog,

@@ -9,24 +9,24 @@
 rule embed:
     """One tile's embeddings on its S2 dates and the reflectance decoded from them."""
     input:
-        cube="results/cube/{tile}.zarr",
-        model="results/models/fusion.pt",
+        cube=CUBE,
+        model=FUSION,
     output:
-        embeddings=directory("results/embeddings/{tile}.zarr"),
-        reconstruction=directory("results/reconstruction/{tile}.zarr"),
+        embeddings=directory(EMBEDDINGS),
+        reconstruction=directory(RECONSTRUCTION),
     params:
         embed=config["embed"],
         provenance=embed_provenance,
     log:
-        f"{LOGS}/embed/{{tile}}.log",
+        log_of("embed/{tile}"),
     benchmark:
-        f"{BENCHMARKS}/embed/{{tile}}.tsv"
+        benchmark_of("embed/{tile}")
     wildcard_constraints:
         tile=TILE_PATTERN,
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(120),
         gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
@@ -37,23 +37,23 @@ rule embed:
 rule embed_daily:
     """One tile's daily product: an embedding for every calendar day."""
     input:
-        cube="results/cube/{tile}.zarr",
-        model="results/models/fusion.pt",
+        cube=CUBE,
+        model=FUSION,
     output:
-        daily=directory("results/embeddings_daily/{tile}.zarr"),
+        daily=directory(EMBEDDINGS_DAILY),
     params:
         embed=config["embed"],
         provenance=embed_provenance,
     log:
-        f"{LOGS}/embed_daily/{{tile}}.log",
+        log_of("embed_daily/{tile}"),
     benchmark:
-        f"{BENCHMARKS}/embed_daily/{{tile}}.tsv"
+        benchmark_of("embed_daily/{tile}")
     wildcard_constraints:
         tile=TILE_PATTERN,
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=240,
+        mem_mb=per_attempt(6000),
+        runtime=per_attempt(240),
         gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
@@ -64,25 +64,25 @@ rule embed_daily:
 rule site_embeddings:
     """Daily fused, S2-only and S1-only series at every flux tower's footprint."""
     input:
-        cubes=expand("results/cube/{tile}.zarr", tile=TILES),
-        model="results/models/fusion.pt",
-        sites=f"{RAW}/flux/sites.csv",
+        cubes=expand(CUBE, tile=TILES),
+        model=FUSION,
+        sites=FLUX_SITES,
     output:
-        embeddings="results/sites/site_embeddings.parquet",
-        table="results/sites/sites.csv",
+        embeddings=SITE_EMBEDDINGS,
+        table=SITE_TABLE,
     params:
         tiles=TILES,
         sites=config["sites"],
         device=config["embed"]["device"],
         provenance=embed_provenance,
     log:
-        f"{LOGS}/site_embeddings.log",
+        log_of("site_embeddings"),
     benchmark:
-        f"{BENCHMARKS}/site_embeddings.tsv"
+        benchmark_of("site_embeddings")
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=60,
+        mem_mb=per_attempt(3000),
+        runtime=per_attempt(60),
         gpu=1,  # runs the model: on a CUDA device where there is one (train/device.py)
     conda:
         "../envs/cpu.yaml"
@@ -93,25 +93,25 @@ rule site_embeddings:
 rule eval_reconstruction:
     """Reconstruction error under clouds and on days without S2, against two baselines."""
     input:
-        reconstructions=expand("results/reconstruction/{tile}.zarr", tile=TILES),
-        cubes=expand("results/cube/{tile}.zarr", tile=TILES),
-        truths=expand(f"{TRUTH}/{{tile}}.zarr", tile=TILES),
-        model="results/models/fusion.pt",
+        reconstructions=expand(RECONSTRUCTION, tile=TILES),
+        cubes=expand(CUBE, tile=TILES),
+        truths=expand(TRUTH, tile=TILES),
+        model=FUSION,
     output:
-        table="results/eval/reconstruction.csv",
+        table=RECONSTRUCTION_EVAL,
     params:
         tiles=TILES,
         eval=config["reconstruction_eval"],
         window_px=config["embed"]["window_px"],
         seed=config["seed"],
     log:
-        f"{LOGS}/eval_reconstruction.log",
+        log_of("eval_reconstruction"),
     benchmark:
-        f"{BENCHMARKS}/eval_reconstruction.tsv"
+        benchmark_of("eval_reconstruction")
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -122,9 +122,9 @@ rule embeddings:
     """Target: every tile's embeddings and reconstruction (and daily product if enabled),
     the towers' series, and the reconstruction evaluation."""
     input:
-        expand("results/embeddings/{tile}.zarr", tile=TILES),
-        expand("results/reconstruction/{tile}.zarr", tile=TILES),
-        expand("results/embeddings_daily/{tile}.zarr", tile=TILES) if config["embed"]["daily"] else [],
+        expand(EMBEDDINGS, tile=TILES),
+        expand(RECONSTRUCTION, tile=TILES),
+        expand(EMBEDDINGS_DAILY, tile=TILES) if config["embed"]["daily"] else [],
         rules.site_embeddings.output,
         rules.eval_reconstruction.output if SYNTHETIC else [],  # needs the synthetic truth
 

@@ -8,24 +8,24 @@ rule gpp_inputs:
     input:
         embeddings=rules.site_embeddings.output.embeddings,
         sites=rules.site_embeddings.output.table,
-        cubes=expand("results/cube/{tile}.zarr", tile=TILES),
+        cubes=expand(CUBE, tile=TILES),
         truths=gpp_truths,
-        flux=[f"{RAW}/flux/{flux_file(s.site_id)}" for s in SITES],
+        flux=FLUX_FILES,
     output:
-        table="results/gpp/inputs.parquet",
+        table=GPP_INPUTS,
     params:
         tiles=TILES,
         site_ids=[s.site_id for s in SITES],
         gpp=config["gpp"],
         sites=config["sites"],
     log:
-        f"{LOGS}/gpp/inputs.log",
+        log_of("gpp/inputs"),
     benchmark:
-        f"{BENCHMARKS}/gpp/inputs.tsv"
+        benchmark_of("gpp/inputs")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(20),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -37,20 +37,20 @@ rule gpp_cv:
     input:
         table=rules.gpp_inputs.output.table,
     output:
-        predictions="results/gpp/cv/{input_set}.parquet",
+        predictions=GPP_CV,
     params:
         gpp=config["gpp"],
         seed=config["seed"],
     log:
-        f"{LOGS}/gpp/cv_{{input_set}}.log",
+        log_of("gpp/cv_{input_set}"),
     benchmark:
-        f"{BENCHMARKS}/gpp/cv_{{input_set}}.tsv"
+        benchmark_of("gpp/cv_{input_set}")
     wildcard_constraints:
         input_set="|".join(re.escape(s) for s in GPP_INPUT_SETS),
     threads: 1  # small models: one thread each, input sets side by side
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(60),
     conda:
         "../envs/cpu.yaml"
     script:
@@ -61,17 +61,17 @@ rule gpp_eval:
     """Target: all predictions in one table, R², RMSE and bias per site and pooled, and the
     pooled summary with R² as a fraction of the oracle's."""
     input:
-        predictions=expand("results/gpp/cv/{input_set}.parquet", input_set=GPP_INPUT_SETS),
+        predictions=expand(GPP_CV, input_set=GPP_INPUT_SETS),
     output:
-        predictions="results/gpp/predictions.parquet",
+        predictions=GPP_PREDICTIONS,
         metrics=report(
-            "results/gpp/metrics.csv",
+            GPP_METRICS,
             caption="../report/gpp_metrics.rst",
             category="GPP at the flux towers",
             labels={"table": "metrics per site and pooled"},
         ),
         summary=report(
-            "results/gpp/summary.csv",
+            GPP_SUMMARY,
             caption="../report/gpp_summary.rst",
             category="GPP at the flux towers",
             labels={"table": "pooled summary"},
@@ -79,11 +79,13 @@ rule gpp_eval:
     params:
         provenance=gpp_provenance,
     log:
-        f"{LOGS}/gpp/eval.log",
+        log_of("gpp/eval"),
+    benchmark:
+        benchmark_of("gpp/eval")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     conda:
         "../envs/cpu.yaml"
     script:

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from ecoembed.__main__ import main as cli
-from ecoembed.config import SCHEMA_PATH, ConfigError, config_hash, load_config
+from ecoembed.config import SCHEMA as SCHEMA_FILE
+from ecoembed.config import ConfigError, config_hash, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted([REPO / "config.yaml", *(REPO / "config").glob("*.yaml")])
@@ -42,7 +43,7 @@ def schema_objects(schema: dict) -> list[dict]:
     return found
 
 
-SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
 def test_schema_is_strict_and_complete():
@@ -52,6 +53,43 @@ def test_schema_is_strict_and_complete():
     for key, sub in schema_leaves(SCHEMA).items():
         assert "default" in sub, f"{key} has no default"
         assert sub.get("description"), f"{key} has no description"
+
+
+def test_schema_is_a_file_of_the_package():
+    """Read through importlib.resources, from the package folder itself (not the checkout
+    root, which an installed ecoembed does not have)."""
+    import importlib.resources
+
+    import ecoembed
+
+    packaged = importlib.resources.files("ecoembed") / "config.schema.yaml"
+    assert packaged.is_file() and packaged.read_bytes() == SCHEMA_FILE.read_bytes()
+    assert Path(str(SCHEMA_FILE)).parent == Path(ecoembed.__file__).parent
+    assert not (REPO / "config.schema.yaml").exists()  # one copy
+
+
+def test_a_wheel_ships_the_schema(tmp_path):
+    """A non-editable install has the schema: the wheel built from the package holds it."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    shutil.copytree(
+        REPO / "ecoembed", src / "ecoembed", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    run = subprocess.run(
+        [*build, str(src), "-w", str(tmp_path / "dist")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    (wheel,) = (tmp_path / "dist").glob("ecoembed-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.read("ecoembed/config.schema.yaml") == SCHEMA_FILE.read_bytes()
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))

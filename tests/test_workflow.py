@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -53,16 +54,13 @@ def requirement_name(spec: str) -> str:
     return re.match(r"[A-Za-z0-9_.-]+", spec.strip())[0].lower()
 
 
-@pytest.mark.parametrize("env", ["cpu", "gpu"])
-def test_conda_env_matches_pyproject(env):
+def test_conda_env_matches_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     wanted = {
         requirement_name(spec)
         for spec in project["dependencies"] + project["optional-dependencies"]["dev"]
     }
-    deps = yaml.safe_load((REPO / "envs" / f"{env}.yaml").read_text(encoding="utf-8"))[
-        "dependencies"
-    ]
+    deps = yaml.safe_load((REPO / "envs" / "cpu.yaml").read_text(encoding="utf-8"))["dependencies"]
     conda = {requirement_name(d) for d in deps if isinstance(d, str)}
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
     assert "torch==2.13.0" in pip
@@ -103,26 +101,107 @@ def test_dry_run_plans_gpp_eval_on_the_default_config(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.slow
-def test_workflow_tiny_end_to_end(tmp_path):
-    """The default target (synthetic world, then the analysis-ready cubes) on tiny."""
-    cfg = load_config(TINY)
-    run = snakemake(tmp_path, "all", "--cores", "2", "--configfile", str(TINY), timeout=900)
-    assert run.returncode == 0, run.stdout + run.stderr
+# --- the workflow's scripts: one code path, a mock of the job for running them by hand ---
 
-    raw = tmp_path / cfg["raw_dir"]
+sys.path.insert(0, str(REPO / "workflow_scripts"))
+import _common  # noqa: E402
+
+SCRIPTS = sorted(p for p in (REPO / "workflow_scripts").glob("*.py") if p.name != "_common.py")
+
+
+def test_mock_snakemake_is_the_job_of_the_dag(tmp_path, monkeypatch):
+    """The rule's real paths, params, log, threads and resources, as Snakemake would hand
+    them to the script (tiny config, in an empty working directory)."""
+    from ecoembed.config import config_hash
+
+    cfg = load_config(TINY)
+    monkeypatch.chdir(tmp_path)
+    cube = _common.mock_snakemake("cube", [TINY], tile="tile00")
+    assert cube.rule == "cube" and cube.wildcards.tile == "tile00"
+    assert cube.input.catalog == "results/raw/catalog.json"
+    assert cube.input.tile_dir == "results/raw/tiles/tile00"
+    assert cube.output.cube == "results/cube/tile00.zarr"
+    assert list(cube.log) == ["results/logs/cube/tile00.log"]
+    assert dict(cube.params.cube) == cfg["cube"]
+    assert cube.params.config_hash == config_hash(cfg["cube"])
+    assert cube.threads == min(2, os.cpu_count()) and cube.config["synth"] == cfg["synth"]
+    assert (cube.resources.mem_mb, cube.resources.runtime) == (3000, 30)
+    retry = _common.mock_snakemake("cube", [TINY], attempt=2, tile="tile00")
+    assert (retry.resources.mem_mb, retry.resources.runtime) == (6000, 60)
+
+    pretrain = _common.by_hand("pretrain", ["modality=s1", "--configfile", str(TINY)])
+    assert pretrain.output.encoder == "results/models/encoder_s1.pt"
+    assert pretrain.params.checkpoint == "results/models/checkpoints/pretrain_s1.pt"
+    assert dict(pretrain.params.cfg) == {
+        "size": cfg["context"]["size"],
+        "frames": cfg["context"]["frames"],
+        "latent_dim": cfg["latent_dim"],
+        "seed": cfg["seed"],
+        **cfg["pretrain"],
+    }
+    assert list(pretrain.input.cubes) == ["results/cube/tile00.zarr"]
+    assert not (tmp_path / "results").exists()  # nothing run, nothing written
+
+
+def test_every_script_reads_the_snakemake_object_only(tmp_path, monkeypatch):
+    """No script rebuilds its rule's parameters by hand: each runs on the snakemake object,
+    which by hand is the mock of a rule that really runs that script."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PC_SDK_SUBSCRIPTION_KEY", "x")
+    scripts = {}
+    for configs in ([], [REPO / "config" / "real_example.yaml"]):
+        with _common.loaded_workflow(configs) as wf:
+            for rule in wf.rules:
+                if rule.script:
+                    scripts.setdefault(Path(rule.script).name, set()).add(rule.name)
+    assert {p.name for p in SCRIPTS} == set(scripts)
+    for path in SCRIPTS:
+        text = path.read_text(encoding="utf-8")
+        assert "argparse" not in text and "sys.argv" not in text, path.name
+        mocked = re.findall(r'_common\.by_hand\("(\w+)"', text)
+        assert len(mocked) == 1 and mocked[0] in scripts[path.name], (path.name, mocked)
+        assert 'if "snakemake" not in globals():' in text, path.name
+
+
+# --- one run of the whole workflow on tiny, and what it made ---------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Runs the default target ``all`` once on config/tiny.yaml (the synthetic world, cubes,
+    both training stages, the export, the GPP evaluation and every figure) and returns
+    (working directory, validated config). The tests below read what it made; the ones
+    that change a file put it back."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    run = snakemake(workdir, "all", "--cores", "2", "--configfile", str(TINY), timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return workdir, load_config(TINY)
+
+
+@pytest.mark.slow
+def test_tiny_raw_inputs_and_truth(tiny):
+    """The synthetic world in the raw layout: catalog, each tile's items, truth and log,
+    the site table and every tower's FLUXNET file."""
+    workdir, cfg = tiny
+    raw = workdir / cfg["raw_dir"]
     assert (raw / "catalog.json").is_file()
     for tile in plan.tile_ids(cfg["synth"]):
         assert (raw / "tiles" / tile / "items.json").is_file()
-        assert (tmp_path / "results" / "truth" / f"{tile}.zarr").is_dir()
-        assert (tmp_path / "results" / "logs" / "synthesize_tile" / f"{tile}.log").is_file()
+        assert (workdir / "results" / "truth" / f"{tile}.zarr").is_dir()
+        assert (workdir / "results" / "logs" / "synthesize_tile" / f"{tile}.log").is_file()
     assert (raw / "flux" / "sites.csv").is_file()
     for name in expected_flux_files(cfg):
         assert (raw / "flux" / name).is_file(), name
 
-    # the catalog is what later stages read: both collections, every asset on disk
+
+@pytest.mark.slow
+def test_tiny_catalog_has_both_collections_and_every_asset_on_disk(tiny):
+    """The catalog is what later stages read: both collections, every asset on disk, the
+    towers of the site plan."""
     from ecoembed.io import fluxnet, stac
 
+    workdir, cfg = tiny
+    raw = workdir / cfg["raw_dir"]
     items = stac.read_catalog_items(raw / "catalog.json")
     by_collection = {
         c: [i for i in items if i.collection_id == c]
@@ -137,18 +216,29 @@ def test_workflow_tiny_end_to_end(tmp_path):
     sites = fluxnet.read_site_table(raw / "flux" / "sites.csv")
     assert sorted(sites["SITE_ID"]) == sorted(s.site_id for s in plan.site_plan(cfg["synth"]))
 
+
+@pytest.mark.slow
+def test_tiny_cubes(tiny):
+    """Each tile's cube: every S2 date, the tile's grid and CRS, the config it records."""
     from ecoembed.io import zarrio
 
+    workdir, cfg = tiny
     for tile in plan.tile_ids(cfg["synth"]):
-        cube = zarrio.open_zarr(tmp_path / "results" / "cube" / f"{tile}.zarr")
+        cube = zarrio.open_zarr(workdir / "results" / "cube" / f"{tile}.zarr")
         assert cube.sizes["time"] == 73 and cube.sizes["y"] == cfg["synth"]["tile_size"]
         assert cube["s2_valid"].values.any() and cube.rio.crs.to_epsg() == cfg["synth"]["epsg"]
         assert json.loads(cube.attrs["cube_config"]) == cfg["cube"]
         assert len(cube.attrs["config_hash"]) == 16
 
+
+@pytest.mark.slow
+def test_tiny_training_stages(tiny):
+    """Stage 1: an encoder per sensor that beats the band mean on held-out centres, its
+    curves, no resume checkpoint left; stage 2: the fusion model over both sensors."""
     import pandas as pd
 
-    models = tmp_path / "results" / "models"
+    workdir, _ = tiny
+    models = workdir / "results" / "models"
     for modality, names in (("s2", ["B02", "B03"]), ("s1", ["VV", "VH"])):
         assert (models / f"encoder_{modality}.pt").is_file()
         heldout = pd.read_csv(models / f"pretrain_{modality}_heldout.csv")
@@ -160,13 +250,19 @@ def test_workflow_tiny_end_to_end(tmp_path):
     assert (models / "fusion.pt").is_file() and set(fusion["sensor"]) == {"s2", "s1"}
     assert len(pd.read_csv(models / "fusion_curves.csv")) == 3
 
-    # export: embeddings on every S2 date, the reconstruction, tower series, evaluation
+
+@pytest.mark.slow
+def test_tiny_export_products(tiny):
+    """Embeddings on every S2 date on the cube's grid, recording the checkpoint; the
+    reconstruction without gaps; the daily product, equal to the S2-date one on S2 days."""
+    import pandas as pd
     import torch
 
-    from ecoembed.embed.sites import SOURCES
+    from ecoembed.io import zarrio
 
-    res = tmp_path / "results"
-    ckpt = torch.load(models / "fusion.pt", weights_only=False)
+    workdir, cfg = tiny
+    res = workdir / "results"
+    ckpt = torch.load(res / "models" / "fusion.pt", weights_only=False)
     for tile in plan.tile_ids(cfg["synth"]):
         emb = zarrio.open_zarr(res / "embeddings" / f"{tile}.zarr")
         cube = zarrio.open_zarr(res / "cube" / f"{tile}.zarr")
@@ -185,20 +281,51 @@ def test_workflow_tiny_end_to_end(tmp_path):
         np.testing.assert_allclose(
             daily["embedding"].values[d], emb["embedding"].values[t], atol=1e-5
         )
-    site_df = pd.read_parquet(res / "sites" / "site_embeddings.parquet")
+
+
+@pytest.mark.slow
+def test_tiny_tower_series(tiny):
+    """Every source's daily series at every tower, over every calendar day of the year."""
+    import pandas as pd
+
+    from ecoembed.embed.sites import SOURCES
+    from ecoembed.io import fluxnet
+
+    workdir, cfg = tiny
+    sites = fluxnet.read_site_table(workdir / cfg["raw_dir"] / "flux" / "sites.csv")
+    site_df = pd.read_parquet(workdir / "results" / "sites" / "site_embeddings.parquet")
     assert set(site_df["source"]) == set(SOURCES)
     assert sorted(site_df["site"].unique()) == sorted(sites["SITE_ID"])
     # every calendar day from the first to the last acquisition of either sensor
     span = (site_df["date"].max() - site_df["date"].min()).days + 1
     assert span >= 360 and site_df["date"].min() == pd.Timestamp("2022-01-01")
     assert site_df.groupby(["site", "source"], observed=True).size().eq(span).all()
-    recon = pd.read_csv(res / "eval" / "reconstruction.csv")
+
+
+@pytest.mark.slow
+def test_tiny_reconstruction_evaluation(tiny):
+    """The fused reconstruction and both baselines, on S2 dates and days without S2."""
+    import pandas as pd
+
+    workdir, _ = tiny
+    recon = pd.read_csv(workdir / "results" / "eval" / "reconstruction.csv")
     overall = recon[(recon["tile"] == "all") & (recon["band"] == "all")]
     assert set(overall["method"]) == {"fused", "linear", "whittaker"}
     assert set(overall["period"]) == {"s2_dates", "no_s2_days"}
     assert (overall["n"] > 0).all() and overall["rmse"].between(0, 0.5).all()
 
-    # GPP: every input set (and +met) by both models, leave-one-site-out only (one year)
+
+@pytest.mark.slow
+def test_tiny_gpp_evaluation(tiny):
+    """GPP: every input set (and +met) by both models, leave-one-site-out only (one year),
+    on the same days; predictions recording the config; the models' logs."""
+    import pandas as pd
+
+    from ecoembed.io import fluxnet
+
+    workdir, cfg = tiny
+    res = workdir / "results"
+    sites = fluxnet.read_site_table(workdir / cfg["raw_dir"] / "flux" / "sites.csv")
     metrics = pd.read_csv(res / "gpp" / "metrics.csv")
     assert list(metrics.columns) == [
         "input_set",
@@ -230,20 +357,64 @@ def test_workflow_tiny_end_to_end(tmp_path):
     assert json.loads(pred.attrs["provenance"])["config"]["gpp"] == cfg["gpp"]
     assert "examples" in (res / "logs" / "gpp" / "cv_fused+met.log").read_text()
 
-    # every output is declared and up to date: a second run has nothing to do
-    again = snakemake(tmp_path, "all", "-n", "--cores", "1", "--configfile", str(TINY))
+
+@pytest.mark.slow
+def test_tiny_every_job_left_a_log_and_a_benchmark(tiny):
+    """log: and benchmark: on every rule that computes: one of each per job of the run."""
+    workdir, cfg = tiny
+    res = workdir / "results"
+    jobs = [
+        *(f"synthesize_tile/{t}" for t in plan.tile_ids(cfg["synth"])),
+        "flux_files",
+        "stac_catalog",
+        *(f"cube/{t}" for t in plan.tile_ids(cfg["synth"])),
+        "pretrain/s2",
+        "pretrain/s1",
+        "train_fusion",
+        *(f"embed/{t}" for t in plan.tile_ids(cfg["synth"])),
+        *(f"embed_daily/{t}" for t in plan.tile_ids(cfg["synth"])),  # daily: on in tiny
+        "site_embeddings",
+        "eval_reconstruction",
+        "gpp/inputs",
+        *(f"gpp/cv_{s}{m}" for s in cfg["gpp"]["input_sets"] for m in ("", "+met")),
+        "gpp/eval",
+        *(f"figures/{name}" for name in FIGURES),
+    ]
+    for job in jobs:
+        assert (res / "logs" / f"{job}.log").is_file(), job
+        assert (res / "benchmarks" / f"{job}.tsv").is_file(), job
+
+
+@pytest.mark.slow
+def test_tiny_second_run_has_nothing_to_do(tiny):
+    """Every output is declared and up to date."""
+    workdir, _ = tiny
+    again = snakemake(workdir, "all", "-n", "--cores", "1", "--configfile", str(TINY))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Nothing to be done" in again.stdout + again.stderr
 
-    # figures: every one a real PNG of report size, all in the self-contained report
-    figures = {p.stem: p for p in (res / "figures").glob("*.png")}
+
+@pytest.mark.slow
+def test_tiny_figures_are_report_sized_pngs(tiny):
+    """Every figure a real PNG of report size."""
+    workdir, _ = tiny
+    figures = {p.stem: p for p in (workdir / "results" / "figures").glob("*.png")}
     assert set(figures) == set(FIGURES)
     for name, path in figures.items():
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and 20_000 < len(data) < 3_000_000, name
         height, width = imread(path).shape[:2]
         assert 400 < height < 3000 and 800 < width < 3000, (name, height, width)
-    report = snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(TINY))
+
+
+@pytest.mark.slow
+def test_tiny_report_embeds_every_figure_and_the_gpp_tables(tiny):
+    """The self-contained report: every figure, the GPP tables, the rule graph."""
+    workdir, _ = tiny
+    res = workdir / "results"
+    figures = {p.stem: p for p in (res / "figures").glob("*.png")}
+    assert set(figures) == set(FIGURES)
+    report = snakemake(workdir, "--report", "results/report.html", "--configfile", str(TINY))
     assert report.returncode == 0, report.stdout + report.stderr
     html = (res / "report.html").read_text(encoding="utf-8")
     embedded = dict(re.findall(r'filename=([^;"]+);base64,([A-Za-z0-9+/=]+)"', html))
@@ -252,22 +423,63 @@ def test_workflow_tiny_end_to_end(tmp_path):
     assert {"metrics.csv", "summary.csv"} <= set(embedded)
     assert "rulegraph" in html and "figure_gpp_scatter" in html
 
-    # one figure is one command that re-runs nothing upstream
-    (res / "figures" / "gpp_scatter.png").unlink()
-    replot = snakemake(
-        tmp_path, "results/figures/gpp_scatter.png", "-n", "--cores", "1", "--configfile", str(TINY)
-    )
+
+@pytest.mark.slow
+def test_tiny_one_figure_is_one_command_that_reruns_nothing_upstream(tiny):
+    workdir, _ = tiny
+    figure = workdir / "results" / "figures" / "gpp_scatter.png"
+    aside = figure.with_suffix(".png.aside")
+    figure.rename(aside)  # put back below, mtime kept: the run stays up to date
+    try:
+        replot = snakemake(
+            workdir,
+            "results/figures/gpp_scatter.png",
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(TINY),
+        )
+    finally:
+        aside.rename(figure)
     assert replot.returncode == 0, replot.stdout + replot.stderr
     assert set(re.findall(r"^rule (\w+):", replot.stdout, re.MULTILINE)) == {"figure_gpp_scatter"}
-    # changing what the figures show re-plots them and re-runs nothing else
+
+
+@pytest.mark.slow
+def test_tiny_figure_config_change_replots_the_figures_only(tiny, tmp_path):
+    """Changing what the figures show re-plots them and re-runs nothing else."""
+    workdir, _ = tiny
     shown = tmp_path / "figures_without_met.yaml"
     shown.write_text("figures:\n  met: false\n", encoding="utf-8")
     replot = snakemake(
-        tmp_path, "figures", "-n", "--cores", "1", "--configfile", str(TINY), str(shown)
+        workdir, "figures", "-n", "--cores", "1", "--configfile", str(TINY), str(shown)
     )
     assert replot.returncode == 0, replot.stdout + replot.stderr
     planned = set(re.findall(r"^rule (\w+):", replot.stdout, re.MULTILINE))
     assert planned == {f"figure_{name}" for name in FIGURES} | {"figures"}, replot.stdout
+
+
+@pytest.mark.slow
+def test_tiny_a_script_run_by_hand_makes_what_the_rule_made(tiny, tmp_path):
+    """workflow_scripts/plot_figure.py run by hand (the mock of rule figure_gpp_skill, in a
+    working directory holding only the figure's input) writes the figure the workflow did."""
+    workdir, _ = tiny
+    (tmp_path / "results" / "gpp").mkdir(parents=True)
+    metrics = workdir / "results" / "gpp" / "metrics.csv"
+    (tmp_path / "results" / "gpp" / "metrics.csv").write_bytes(metrics.read_bytes())
+    script = REPO / "workflow_scripts" / "plot_figure.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--rule", "figure_gpp_skill", "--configfile", str(TINY)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    made = tmp_path / "results" / "figures" / "gpp_skill.png"
+    assert made.read_bytes() == (workdir / "results" / "figures" / "gpp_skill.png").read_bytes()
+    assert (tmp_path / "results" / "logs" / "figures" / "gpp_skill.log").is_file()
 
 
 def test_readme_rule_graph_is_current():

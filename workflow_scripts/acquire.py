@@ -1,12 +1,10 @@
 """Rule acquire: one batch of a tile's acquisitions loaded onto its grid, COGs and STAC
 item each, and the batch's ItemCollection (ecoembed.acquire.batches.acquire_batch).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/acquire.py results/raw/manifests/DE-Tha.json sentinel-2-l2a-001 \
-        results/raw/tiles/DE-Tha /tmp/batch.json
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/acquire.py --configfile config/real_example.yaml \
+        tile=DE-Tha batch=sentinel-2-l2a-001
 """
-
-import argparse
 
 import _common
 
@@ -40,7 +38,9 @@ def main(
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("acquire", tile="DE-Tha", batch="sentinel-2-l2a-001")
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.input.manifest,
@@ -53,27 +53,4 @@ if "snakemake" in globals():
         backoff_s=float(snakemake.params.backoff_s),
         threads=snakemake.threads,
         verify=snakemake.params.verify,
-    )
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifest", help="the tile's manifest (checkpoint stac_search)")
-    parser.add_argument("batch", help="batch id, e.g. sentinel-2-l2a-001")
-    parser.add_argument("tile_dir", help="the tile's raw folder")
-    parser.add_argument("out", help="the batch's item collection to write")
-    parser.add_argument("--batch-size", type=int, default=25)
-    parser.add_argument("--resampling", default="nearest")
-    parser.add_argument("--verify", default="auto")
-    args = parser.parse_args()
-    _common.start_logging()
-    main(
-        args.manifest,
-        args.batch,
-        args.tile_dir,
-        args.out,
-        batch_size=args.batch_size,
-        resampling=args.resampling,
-        retries=4,
-        backoff_s=2.0,
-        threads=2,
-        verify=args.verify,
     )

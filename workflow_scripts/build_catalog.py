@@ -1,10 +1,9 @@
 """Rule stac_catalog: one STAC catalog over the tiles' item collections (ecoembed.io.stac).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/build_catalog.py results/raw/catalog.json results/raw/tiles/*/items.json
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/build_catalog.py --configfile config/tiny.yaml
 """
 
-import argparse
 from pathlib import Path
 
 import _common
@@ -16,13 +15,8 @@ def main(item_collections, catalog) -> None:
     build_catalog([Path(p) for p in item_collections], Path(catalog))
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("stac_catalog")
     _common.start_logging(snakemake.log[0])
     main(snakemake.params.item_collections, snakemake.output.catalog)
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("catalog", help="catalog.json to write")
-    parser.add_argument("item_collections", nargs="+", help="items.json of each tile")
-    args = parser.parse_args()
-    _common.start_logging()
-    main(args.item_collections, args.catalog)

@@ -1,10 +1,8 @@
 """Rule cube: one tile's analysis-ready datacube from the STAC catalog (ecoembed.cube).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/build_cube.py config.yaml results/raw/catalog.json tile00 /tmp/c.zarr
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/build_cube.py tile=tile00
 """
-
-import argparse
 
 import _common
 
@@ -30,7 +28,9 @@ def main(catalog, tile: str, out, cube_cfg: dict, config_hash: str, threads: int
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("cube", tile="tile00")
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.input.catalog,
@@ -40,15 +40,3 @@ if "snakemake" in globals():
         snakemake.params.config_hash,
         snakemake.threads,
     )
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="config file (validated, defaults filled in)")
-    parser.add_argument("catalog", help="the STAC catalog.json")
-    parser.add_argument("tile", help="tile id, e.g. tile00")
-    parser.add_argument("out", help="Zarr store to write")
-    args = parser.parse_args()
-    _common.start_logging()
-    from ecoembed.config import config_hash, load_config
-
-    cfg = load_config(args.config)
-    main(args.catalog, args.tile, args.out, cfg["cube"], config_hash(cfg["cube"]))

@@ -1,13 +1,11 @@
 """Rule flux_files: copy the towers' FLUXNET files into the raw flux directory and merge the
 per-tile site tables into one (see the comment at the top of rules/data.smk for why).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/collect_flux.py OUT_DIR results/synth/flux/tile00 [...]
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/collect_flux.py
 """
 
-import argparse
 import shutil
-from pathlib import Path
 
 import _common
 
@@ -31,7 +29,9 @@ def main(sources, outputs, tables, sites, partitioning: str, min_qc: float) -> N
     write_site_table(merged, sites)
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("flux_files")
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.params.sources,
@@ -40,21 +40,4 @@ if "snakemake" in globals():
         snakemake.output.sites,
         snakemake.params.partitioning,
         float(snakemake.params.min_qc),
-    )
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="flux directory to write")
-    parser.add_argument("parts", type=Path, nargs="+", help="per-tile flux directories")
-    parser.add_argument("--partitioning", default="NT", help="gpp.partitioning (NT, DT, mean)")
-    parser.add_argument("--min-qc", type=float, default=0.5, help="gpp.min_qc")
-    args = parser.parse_args()
-    _common.start_logging()
-    sources = sorted(p for part in args.parts for p in part.glob("FLX_*.csv"))
-    main(
-        sources,
-        [args.out / p.name for p in sources],
-        sorted(p for part in args.parts for p in part.glob("sites_*.csv")),
-        args.out / "sites.csv",
-        args.partitioning,
-        args.min_qc,
     )

@@ -1,12 +1,9 @@
 """Rule flux_real: the sites' FLUXNET files from the user's folder, cut to the study years,
 and the site table from the config (ecoembed.io.fluxnet).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/collect_real_flux.py config/real_example.yaml OUT_DIR
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/collect_real_flux.py --configfile config/real_example.yaml
 """
-
-import argparse
-from pathlib import Path
 
 import _common
 
@@ -57,7 +54,9 @@ def main(
     write_site_table(pd.DataFrame(rows), table)
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("flux_real")
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.params.flux_dir,
@@ -68,26 +67,4 @@ if "snakemake" in globals():
         snakemake.output.sites,
         snakemake.params.partitioning,
         float(snakemake.params.min_qc),
-    )
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="config file with data_source: stac")
-    parser.add_argument("out", type=Path, help="flux folder to write")
-    args = parser.parse_args()
-    _common.start_logging()
-    from ecoembed.config import load_config
-    from ecoembed.io.names import fluxnet_dd_filename
-
-    cfg = load_config(args.config)
-    study = cfg["stac"]
-    y1, y2 = int(study["start"][:4]), int(study["end"][:4])
-    main(
-        study["flux_dir"],
-        study["sites"],
-        y1,
-        y2,
-        [args.out / fluxnet_dd_filename(s["id"], y1, y2) for s in study["sites"]],
-        args.out / "sites.csv",
-        cfg["gpp"]["partitioning"],
-        float(cfg["gpp"]["min_qc"]),
     )

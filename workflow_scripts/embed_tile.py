@@ -1,6 +1,9 @@
 """Rules embed and embed_daily: one tile's products (ecoembed.embed.export).
 
 The same export is available outside Snakemake as ``python -m ecoembed embed``.
+
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/embed_tile.py tile=tile00 [--rule embed_daily]
 """
 
 import _common
@@ -26,7 +29,9 @@ def main(cube, model, outputs: dict, embed_cfg: dict, provenance: dict, threads:
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("embed", tile="tile00")
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.input.cube,

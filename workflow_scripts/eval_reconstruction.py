@@ -1,5 +1,9 @@
 """Rule eval_reconstruction: reconstruction error against truth and baselines
-(ecoembed.evaluation.reconstruction)."""
+(ecoembed.evaluation.reconstruction).
+
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/eval_reconstruction.py
+"""
 
 import _common
 
@@ -25,7 +29,9 @@ def main(tiles, recs, cubes, truths, model, out, cfg: dict, window_px, seed, thr
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("eval_reconstruction")
     _common.start_logging(snakemake.log[0])
     main(
         list(snakemake.params.tiles),

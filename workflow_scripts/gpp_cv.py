@@ -1,4 +1,8 @@
-"""Rule gpp_cv: cross-validated GPP predictions of one input set (ecoembed.gpp.evaluate)."""
+"""Rule gpp_cv: cross-validated GPP predictions of one input set (ecoembed.gpp.evaluate).
+
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/gpp_cv.py input_set=fused+met
+"""
 
 import _common
 
@@ -24,7 +28,9 @@ def main(table, input_set, out, gpp: dict, seed, threads):
         )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("gpp_cv", input_set="fused")
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.input.table,

@@ -1,5 +1,9 @@
 """Rule gpp_inputs: daily features of every input set at every tower
-(ecoembed.evaluation.oracle)."""
+(ecoembed.evaluation.oracle).
+
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/gpp_inputs.py
+"""
 
 import _common
 
@@ -22,7 +26,9 @@ def main(embeddings, sites, cubes, tiles, truths, flux, site_ids, out, gpp: dict
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("gpp_inputs")
     _common.start_logging(snakemake.log[0])
     main(
         snakemake.input.embeddings,

@@ -1,11 +1,9 @@
 """Rule plan: what acquiring the study will fetch, per site and collection, from the
 manifests of the STAC searches (ecoembed.acquire.plan.plan_tile); printed and written as CSV.
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/plan.py /tmp/plan.csv results/raw/manifests/*.json
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/plan.py --configfile config/real_example.yaml
 """
-
-import argparse
 
 import _common
 
@@ -19,13 +17,8 @@ def main(manifests: list[str], out) -> None:
     print(format_plan(rows), file=sys.stdout, flush=True)
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("plan")
     _common.start_logging(snakemake.log[0])
     main(list(snakemake.input.manifests), snakemake.output.table)
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", help="plan table (CSV) to write")
-    parser.add_argument("manifests", nargs="+", help="the tiles' manifests")
-    args = parser.parse_args()
-    _common.start_logging()
-    main(args.manifests, args.out)

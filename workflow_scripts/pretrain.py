@@ -1,10 +1,9 @@
 """Rule pretrain: stage-1 training of one sensor's context autoencoder (ecoembed.train).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/pretrain.py config.yaml s2 /tmp/models results/cube/*.zarr
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/pretrain.py modality=s1 --configfile config/tiny.yaml
 """
 
-import argparse
 from pathlib import Path
 
 import _common
@@ -24,7 +23,9 @@ def main(cubes, modality: str, outputs: dict, cfg: dict, threads: int) -> None:
     pretrain(series, modality, out, PretrainConfig(**cfg), progress=True)
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("pretrain", modality="s2")
     _common.start_logging(snakemake.log[0])
     main(
         list(snakemake.input.cubes),
@@ -37,31 +38,4 @@ if "snakemake" in globals():
         },
         dict(snakemake.params.cfg),
         snakemake.threads,
-    )
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="config file (validated, defaults filled in)")
-    parser.add_argument("modality", choices=["s1", "s2"])
-    parser.add_argument("out", type=Path, help="folder for the model outputs")
-    parser.add_argument("cubes", nargs="+", help="the tiles' cube stores")
-    args = parser.parse_args()
-    _common.start_logging()
-    from ecoembed.config import load_config
-    from ecoembed.train.pretrain import PretrainOutputs
-
-    c = load_config(args.config)
-    cfg = {
-        "size": c["context"]["size"],
-        "frames": c["context"]["frames"],
-        "latent_dim": c["latent_dim"],
-        "seed": c["seed"],
-        **c["pretrain"],
-    }
-    outs = PretrainOutputs.in_dir(args.out, args.modality)
-    main(
-        args.cubes,
-        args.modality,
-        {k: getattr(outs, k) for k in ("encoder", "curves", "heldout", "checkpoint")},
-        cfg,
-        1,
     )

@@ -1,4 +1,8 @@
-"""Rule site_embeddings: daily footprint series at the flux towers (ecoembed.embed.sites)."""
+"""Rule site_embeddings: daily footprint series at the flux towers (ecoembed.embed.sites).
+
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/site_embeddings.py
+"""
 
 import _common
 
@@ -24,7 +28,9 @@ def main(cubes, tiles, model, sites, outputs: dict, cfg: dict, device, provenanc
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("site_embeddings")
     _common.start_logging(snakemake.log[0])
     main(
         list(snakemake.input.cubes),

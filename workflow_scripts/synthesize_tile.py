@@ -1,10 +1,9 @@
 """Rule synthesize_tile: simulate one tile of the synthetic world (ecoembed.synth).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/synthesize_tile.py config/tiny.yaml tile00 /tmp/world
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/synthesize_tile.py tile=tile00 --configfile config/tiny.yaml
 """
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -26,7 +25,9 @@ def main(synth: dict, seed: int, tile: str, tile_dir, truth, flux_dir) -> None:
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("synthesize_tile", tile="tile00")
     _common.start_logging(snakemake.log[0])
     main(
         dict(snakemake.params.synth),
@@ -35,22 +36,4 @@ if "snakemake" in globals():
         tile_dir=snakemake.output.tile_dir,
         truth=snakemake.output.truth,
         flux_dir=snakemake.output.flux_dir,
-    )
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="config file (validated, defaults filled in)")
-    parser.add_argument("tile", help="tile id, e.g. tile00")
-    parser.add_argument("out", type=Path, help="output root, laid out as the workflow's")
-    args = parser.parse_args()
-    _common.start_logging()
-    from ecoembed.config import load_config
-
-    cfg = load_config(args.config)
-    main(
-        cfg["synth"],
-        cfg["seed"],
-        args.tile,
-        tile_dir=args.out / "raw" / "tiles" / args.tile,
-        truth=args.out / "truth" / f"{args.tile}.zarr",
-        flux_dir=args.out / "synth" / "flux" / args.tile,
     )

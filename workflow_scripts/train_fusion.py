@@ -1,10 +1,9 @@
 """Rule train_fusion: stage-2 training of the fusion network (ecoembed.train.fusion).
 
-Outside Snakemake, for debugging:
-    python workflow_scripts/train_fusion.py config.yaml results/models results/cube/*.zarr
+By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
+    python workflow_scripts/train_fusion.py --configfile config/tiny.yaml
 """
 
-import argparse
 from pathlib import Path
 
 import _common
@@ -30,7 +29,9 @@ def main(cubes, encoders: dict, outputs: dict, cfg: dict, threads: int) -> None:
     )
 
 
-if "snakemake" in globals():
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run by hand: the same job, mocked (_common)
+        snakemake = _common.by_hand("train_fusion")
     _common.start_logging(snakemake.log[0])
     main(
         list(snakemake.input.cubes),
@@ -43,23 +44,4 @@ if "snakemake" in globals():
         },
         dict(snakemake.params.cfg),
         snakemake.threads,
-    )
-elif __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="config file (validated, defaults filled in)")
-    parser.add_argument("models", type=Path, help="folder with encoder_s2.pt and encoder_s1.pt")
-    parser.add_argument("cubes", nargs="+", help="the tiles' cube stores")
-    args = parser.parse_args()
-    _common.start_logging()
-    from ecoembed.config import load_config
-    from ecoembed.train.fusion import FusionOutputs
-
-    c = load_config(args.config)
-    outs = FusionOutputs.in_dir(args.models)
-    main(
-        args.cubes,
-        {m: args.models / f"encoder_{m}.pt" for m in ("s2", "s1")},
-        {k: getattr(outs, k) for k in ("model", "curves", "heldout", "checkpoint")},
-        {"embedding_dim": c["embedding_dim"], "seed": c["seed"], **c["fusion"]},
-        1,
     )
