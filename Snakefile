@@ -1,5 +1,5 @@
 # ecoembed: context-aware multimodal Earth-observation embeddings (Sentinel-1 + Sentinel-2),
-# evaluated on flux-tower GPP. See README.md and DESIGN.md.
+# evaluated on flux-tower GPP. See README.md and docs/design.md.
 #
 #   snakemake --cores 2 synthesize                       the synthetic world (embedded default)
 #   snakemake --cores 2 cubes                            analysis-ready cubes of every tile

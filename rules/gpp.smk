@@ -1,4 +1,4 @@
-# GPP evaluation at the flux towers (DESIGN.md, "Evaluation protocol"): the daily inputs of
+# GPP evaluation at the flux towers (docs/design.md, "Evaluation protocol"): the daily inputs of
 # every input set at every tower, out-of-fold predictions of every input set (one job per
 # set, so sets run side by side), and the metrics table.
 

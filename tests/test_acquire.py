@@ -453,23 +453,3 @@ def test_source_asset_unlike_its_item_is_refused_before_loading(acquired, tmp_pa
     with pytest.raises(InputDataError, match=rf"red.tif \(item S2B_A_north\).*{want}"):
         acquire_acquisition(path, acq["id"], tmp_path / "out", retries=0)
     assert not (tmp_path / "out").exists()
-
-
-def test_io_and_the_method_never_import_the_acquisition():
-    """Layering: acquisition (like the synthetic world) is a producer of the raw layout
-    above io; io and the method's packages read the layout and never import it."""
-    import ast
-
-    root = Path(__file__).resolve().parents[1] / "ecoembed"
-    found = []
-    for package in ("io", "cube", "models", "train", "embed", "gpp", "synth"):
-        for path in sorted((root / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif isinstance(node, ast.ImportFrom):
-                    names = [f"{node.module}.{a.name}" for a in node.names]
-                else:
-                    continue
-                found += [f"{path}: {n}" for n in names if n.startswith("ecoembed.acquire")]
-    assert not found, found
