@@ -21,6 +21,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rulegraph import between_markers  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ecoembed"
 DESIGN = REPO / "docs" / "design.md"
@@ -145,13 +148,6 @@ def mermaid(edges: Counter[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def with_graph(text: str, block: str) -> str:
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"{DESIGN}: no {START} ... {END} markers")
-    return pattern.sub(lambda _: f"{START}\n{block}\n{END}", text)
-
-
 def draw_png(edges: Counter[tuple[str, str]], path: Path) -> None:
     """The same graph as a picture: layers as rows, lowest at the bottom."""
     import matplotlib
@@ -210,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in bad:
         print(f"forbidden import: {line}", file=sys.stderr)
     text = DESIGN.read_text(encoding="utf-8")
-    new = with_graph(text, mermaid(edges))
+    new = between_markers(text, START, END, mermaid(edges), DESIGN)
     if args.png:
         draw_png(edges, args.png)
     if args.check:

@@ -52,16 +52,18 @@ def mermaid(pairs: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def readme_with_graph(readme: str, block: str) -> str:
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(readme):
-        raise SystemExit(f"{README}: no {START} ... {END} markers")
-    return pattern.sub(lambda _: f"{START}\n{block}\n{END}", readme)
+def between_markers(text: str, start: str, end: str, block: str, where: Path) -> str:
+    """``text`` with what lies between the ``start`` and ``end`` markers replaced by
+    ``block`` (docs/layers.py writes its graph into docs/design.md the same way)."""
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"{where}: no {start} ... {end} markers")
+    return pattern.sub(lambda _: f"{start}\n{block}\n{end}", text)
 
 
 def main(argv: list[str]) -> int:
     current = README.read_text(encoding="utf-8")
-    wanted = readme_with_graph(current, mermaid(edges(rulegraph_dot())))
+    wanted = between_markers(current, START, END, mermaid(edges(rulegraph_dot())), README)
     if "--check" in argv:
         if wanted != current:
             print("README.md: the rule graph is out of date; run python docs/rulegraph.py")
