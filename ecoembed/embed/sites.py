@@ -4,6 +4,10 @@ For every tower inside a tile, three daily series of its footprint:
 
 * ``fused``: the fusion model's embedding of every calendar day (the daily product: the
   day's own clear S2 view where there is one, otherwise the S2 context and S1);
+* ``fused_interp``: the same embedding taken only on the days the pixel had its own clear
+  S2 view, interpolated linearly in time between them (held before the first and after
+  the last), as the authors' code fills the days between clear views. Beside ``fused`` it
+  shows what the model's own cloud-free filling adds over interpolating its clear days;
 * ``s2``: the S2-only encoder's codes on the pixel's clear dates, interpolated linearly
   to every day (held constant before the first and after the last clear date);
 * ``s1``: the S1-only encoder's codes on every S1 acquisition, interpolated the same way.
@@ -38,7 +42,8 @@ from ecoembed.io.timeaxis import day_dates
 from ecoembed.io.zarrio import open_zarr
 
 log = logging.getLogger(__name__)
-SOURCES = ("fused", *SENSOR_NAMES)  # the tower series: the fused product, then each encoder
+# the tower series: the fused product, its clear days interpolated, then each encoder
+SOURCES = ("fused", "fused_interp", *SENSOR_NAMES)
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,7 @@ def site_frames(
     radius_m: float,
     stride_px: int,
 ) -> pd.DataFrame:
-    """The three daily footprint series of one tower (long table, one row per day/source)."""
+    """The daily footprint series of one tower (long table, one row per day and source)."""
     fp = site_footprint(cube, site, radius_m=radius_m, stride_px=stride_px)
     reach, w = fp.reach, fp.weights
     rows = slice(site.row - reach, site.row + reach + 1)
@@ -171,6 +176,10 @@ def site_frames(
     targets = daily_targets(series.s2_days, *daily_range(cube))
     prod = embed_window(model, series, targets, pixels=pixels, decode=False, keep_codes=True)
     out = {"fused": (weighted_series(prod.embedding, w), prod.observed.astype(float) @ w)}
+    clear_days = interpolate_daily(
+        prod.embedding.transpose(0, 2, 1), prod.observed, targets.days, targets.days
+    )
+    out["fused_interp"] = (weighted_series(clear_days, w), out["fused"][1])
     daily2 = interpolate_daily(*prod.codes["s2"], series.s2_days, targets.days)
     daily1 = interpolate_daily(*prod.codes["s1"], series.s1_days, targets.days)
     out["s2"] = (weighted_series(daily2, w), out["fused"][1])

@@ -31,6 +31,7 @@ SENSOR_COLOURS = {"s2": OKABE_ITO["green"], "s1": OKABE_ITO["orange"]}
 # One colour per GPP input set, the same in every figure.
 INPUT_SET_COLOURS = {
     "fused": OKABE_ITO["blue"],
+    "fused_interp": OKABE_ITO["sky_blue"],
     **SENSOR_COLOURS,
     "s2_bands": OKABE_ITO["vermillion"],
     "nirv_lue": OKABE_ITO["purple"],
