@@ -75,6 +75,8 @@ GPP_CV = f"{GPP}/cv/{{input_set}}.parquet"
 GPP_PREDICTIONS = f"{GPP}/predictions.parquet"
 GPP_METRICS = f"{GPP}/metrics.csv"
 GPP_SUMMARY = f"{GPP}/summary.csv"
+GPP_DIFFERENCES = f"{GPP}/differences.csv"
+GPP_DECOMPOSITION = f"{GPP}/decomposition.csv"
 FIGURE = f"{RESULTS}/figures/{{name}}.png"
 
 
@@ -111,6 +113,8 @@ def per_attempt(amount):
 # read the same raw layout.
 SYNTHETIC = config["data_source"] == "synthetic"
 SYNTH_CFG = config["synth"]
+# the world's own seed, so that `seed` can vary training on one world (benchmarks/seeds.py)
+WORLD_SEED = config["seed"] if config["world_seed"] is None else config["world_seed"]
 STAC_CFG = config["stac"]
 if SYNTHETIC:
     TILES = plan.tile_ids(SYNTH_CFG)
@@ -174,7 +178,10 @@ def fusion_params(wildcards):
 # Products record the config that made them. Sections read only by later stages are left
 # out: a params change re-runs a rule, and re-plotting a figure or re-running the GPP
 # evaluation must not re-run the export.
-DOWNSTREAM_SECTIONS = {"export": ("reconstruction_eval", "gpp", "figures"), "gpp": ("figures",)}
+DOWNSTREAM_SECTIONS = {
+    "export": ("reconstruction_eval", "gpp", "gpp_confidence", "figures"),
+    "gpp": ("figures",),
+}
 
 
 def provenance_of(stage):

@@ -26,7 +26,7 @@ rule synthesize_tile:
         flux_dir=directory(SYNTH_FLUX),
     params:
         synth=SYNTH_CFG,
-        seed=config["seed"],
+        seed=WORLD_SEED,
     log:
         log_of("synthesize_tile/{tile}"),
     benchmark:

@@ -53,9 +53,15 @@ FIGURE_TABLE = {
         mem_mb=2000,
     ),
     "gpp_skill": dict(
-        shows="Pooled R² and RMSE per input set, model and cross-validation.",
+        shows="Pooled R² and RMSE with intervals, and paired differences of fused.",
         category="GPP at the flux towers",
-        inputs={"metrics": GPP_METRICS},
+        inputs={"summary": GPP_SUMMARY, "differences": GPP_DIFFERENCES},
+        mem_mb=1000,
+    ),
+    "gpp_decomposition": dict(
+        shows="R² across sites, of the seasonal cycle, of anomalies, and per IGBP class.",
+        category="GPP at the flux towers",
+        inputs={"decomposition": GPP_DECOMPOSITION},
         mem_mb=1000,
     ),
     "training_curves": dict(

@@ -58,10 +58,12 @@ rule gpp_cv:
 
 
 rule gpp_eval:
-    """Target: all predictions in one table, R², RMSE and bias per site and pooled, and the
-    pooled summary with R² as a fraction of the oracle's."""
+    """Target: all predictions in one table, R², RMSE and bias per site and pooled, the
+    pooled summary with bootstrap intervals and R² as a fraction of the oracle's, the
+    paired differences of fused against every other set, and the skill decomposition."""
     input:
         predictions=expand(GPP_CV, input_set=GPP_INPUT_SETS),
+        sites=FLUX_SITES,
     output:
         predictions=GPP_PREDICTIONS,
         metrics=report(
@@ -74,17 +76,31 @@ rule gpp_eval:
             GPP_SUMMARY,
             caption="../report/gpp_summary.rst",
             category="GPP at the flux towers",
-            labels={"table": "pooled summary"},
+            labels={"table": "pooled summary with intervals"},
+        ),
+        differences=report(
+            GPP_DIFFERENCES,
+            caption="../report/gpp_differences.rst",
+            category="GPP at the flux towers",
+            labels={"table": "paired differences"},
+        ),
+        decomposition=report(
+            GPP_DECOMPOSITION,
+            caption="../report/gpp_decomposition_table.rst",
+            category="GPP at the flux towers",
+            labels={"table": "skill decomposition"},
         ),
     params:
         provenance=gpp_provenance,
+        confidence=config["gpp_confidence"],
+        seed=config["seed"],
     log:
         log_of("gpp/eval"),
     benchmark:
         benchmark_of("gpp/eval")
     threads: 1
     resources:
-        mem_mb=per_attempt(2000),
+        mem_mb=per_attempt(3000),
         runtime=per_attempt(10),
     conda:
         "../envs/cpu.yaml"

@@ -9,6 +9,8 @@ import pytest
 import xarray as xr
 from matplotlib.image import imread
 
+from ecoembed.gpp.confidence import BootstrapConfig, bootstrap_tables
+from ecoembed.gpp.decomposition import decompose
 from ecoembed.io.names import FIGURE_NAMES
 from ecoembed.plots.figures import FIGURES, make_figure
 from ecoembed.plots.gpp import best_baseline, plot_gpp_scatter, plot_gpp_skill
@@ -181,15 +183,25 @@ def test_gpp_and_training_figures_write_pngs(tmp_path):
             "heldout_s1_code_r2": [0.6, 0.8],
         }
     ).to_csv(tmp_path / "fusion.csv", index=False)
+    summary, differences = bootstrap_tables(preds, BootstrapConfig(replicates=50), seed=0)
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    differences.to_csv(tmp_path / "differences.csv", index=False)
+    decompose(preds, {"XX-A01": "CRO", "XX-B02": "GRA"}).to_csv(
+        tmp_path / "decomposition.csv", index=False
+    )
     inputs = {
         "predictions": str(tmp_path / "predictions.parquet"),
         "metrics": str(tmp_path / "metrics.csv"),
+        "summary": str(tmp_path / "summary.csv"),
+        "differences": str(tmp_path / "differences.csv"),
+        "decomposition": str(tmp_path / "decomposition.csv"),
         "pretrain_s2": str(tmp_path / "pre_s2.csv"),
         "pretrain_s1": str(tmp_path / "pre_s1.csv"),
         "fusion": str(tmp_path / "fusion.csv"),
     }
     params = {"model": "gbm", "split": "loyo", "met": True, "date": "auto", "tile": "t"}
-    for name in ("gpp_timeseries", "gpp_scatter", "gpp_skill", "training_curves"):
+    gpp = ("gpp_timeseries", "gpp_scatter", "gpp_skill", "gpp_decomposition")
+    for name in (*gpp, "training_curves"):
         out = tmp_path / "figures" / f"{name}.png"
         make_figure(name, inputs, params, out)
         height, width = is_png(out)
@@ -205,9 +217,18 @@ def test_scatter_and_skill_panels_hold_every_input_set():
     fig = plot_gpp_scatter(predictions_table(metrics), metrics, "temporal_net")
     titles = {ax.get_title() for ax in fig.axes if ax.get_visible()}
     assert titles >= set(metrics["input_set"])
-    skill = plot_gpp_skill(metrics)
+    preds = predictions_table(metrics)
+    summary, differences = bootstrap_tables(preds, BootstrapConfig(replicates=50), seed=0)
+    skill = plot_gpp_skill(summary, differences)
     bars = [p for ax in skill.axes for p in ax.patches]
-    assert len(bars) == 2 * 2 * 2 * metrics["input_set"].nunique()  # metrics x models x splits
+    n_sets = preds["input_set"].nunique()
+    assert len(bars) == 2 * 2 * 2 * n_sets  # metrics x models x splits
+    # every bar has its interval: one error bar per bar, and one per paired difference
+    # (fused against each other set without +met, fused+met against each with it)
+    pairs = differences[["input_set", "other"]].drop_duplicates()
+    assert len(pairs) == n_sets - 2
+    lines = [c for ax in skill.axes[4:] for c in ax.containers]  # the differences row
+    assert len(lines) == 2 * 2  # splits x models
 
 
 def test_a_failing_figure_leaves_no_file(tmp_path):

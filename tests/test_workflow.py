@@ -359,6 +359,39 @@ def test_tiny_gpp_evaluation(tiny):
 
 
 @pytest.mark.slow
+def test_tiny_gpp_intervals_differences_and_decomposition(tiny):
+    """The summary's intervals hold its point values, the paired differences are those of
+    the summary's R², and the decomposition has every part for every set."""
+    import pandas as pd
+
+    workdir, cfg = tiny
+    res = workdir / "results" / "gpp"
+    summary = pd.read_csv(res / "summary.csv")
+    metrics = pd.read_csv(res / "metrics.csv")
+    pooled = metrics[metrics["site"] == "pooled"].set_index(["input_set", "model", "split"])
+    s = summary.set_index(["input_set", "model", "split"])
+    np.testing.assert_allclose(s["r2"], pooled.loc[s.index, "r2"], rtol=1e-3)
+    assert (s["r2_lo"] <= s["r2"] + 1e-9).all() and (s["r2"] <= s["r2_hi"] + 1e-9).all()
+    assert (s["rmse_lo"] <= s["rmse"] + 1e-9).all() and (s["rmse"] <= s["rmse_hi"] + 1e-9).all()
+    assert (s["r2_hi"] > s["r2_lo"]).all() and s["n_sites"].eq(cfg["synth"]["n_sites"]).all()
+    diff = pd.read_csv(res / "differences.csv")
+    others = [x for x in cfg["gpp"]["input_sets"] if x != "fused"]
+    assert len(diff) == 2 * 2 * len(others)  # with and without +met, two models
+    for r in diff.itertuples():
+        expect = (
+            s.loc[(r.input_set, r.model, r.split), "r2"] - s.loc[(r.other, r.model, r.split), "r2"]
+        )
+        assert r.r2_diff == pytest.approx(expect, abs=2e-3)
+        assert r.r2_diff_lo <= r.r2_diff + 1e-9 <= r.r2_diff_hi + 2e-9
+    dec = pd.read_csv(res / "decomposition.csv", keep_default_na=False, na_values=[""])
+    parts = dec.groupby(["input_set", "model"])["part"].agg(set)
+    assert parts.map(lambda p: p == {"across_site", "seasonal", "anomaly", "igbp"}).all()
+    assert len(parts) == len(s)
+    across = dec[dec["part"] == "across_site"]
+    assert across["n"].eq(cfg["synth"]["n_sites"]).all()
+
+
+@pytest.mark.slow
 def test_tiny_every_job_left_a_log_and_a_benchmark(tiny):
     """log: and benchmark: on every rule that computes: one of each per job of the run."""
     workdir, cfg = tiny

@@ -1,4 +1,5 @@
-"""Rule gpp_eval: all predictions in one table and the metrics (ecoembed.gpp.evaluate).
+"""Rule gpp_eval: all predictions in one table, the metrics, their intervals and the skill
+decomposition (ecoembed.gpp.evaluate).
 
 By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
     python workflow_scripts/gpp_eval.py
@@ -7,10 +8,23 @@ By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
 import _common
 
 
-def main(predictions, out_predictions, out_metrics, out_summary, provenance: dict):
-    from ecoembed.gpp.evaluate import collect
+def main(predictions, sites, outputs: dict, provenance: dict, confidence: dict, seed):
+    from ecoembed.gpp.confidence import config_from
+    from ecoembed.gpp.evaluate import collect, site_classes
 
-    collect(predictions, out_predictions, out_metrics, provenance, out_summary)
+    collect(
+        predictions,
+        outputs["predictions"],
+        outputs["metrics"],
+        provenance,
+        outputs["summary"],
+        outputs["differences"],
+        outputs["decomposition"],
+        igbp=site_classes(sites),
+        bootstrap=config_from(confidence),
+        seasonal_window_days=int(confidence["seasonal_window_days"]),
+        seed=int(seed),
+    )
 
 
 if __name__ == "__main__":
@@ -19,8 +33,9 @@ if __name__ == "__main__":
     _common.start_logging(snakemake.log[0])
     main(
         list(snakemake.input.predictions),
-        snakemake.output.predictions,
-        snakemake.output.metrics,
-        snakemake.output.summary,
+        snakemake.input.sites,
+        dict(snakemake.output.items()),
         dict(snakemake.params.provenance),
+        dict(snakemake.params.confidence),
+        snakemake.params.seed,
     )

@@ -20,10 +20,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ecoembed.gpp.confidence import BootstrapConfig, bootstrap_tables
 from ecoembed.gpp.dataset import SiteSeries, common_targets, site_series
+from ecoembed.gpp.decomposition import decompose
 from ecoembed.gpp.inputs import add_met_sets, split_inputs_table
 from ecoembed.gpp.models import make_model
 from ecoembed.io.atomic import atomic_path
+from ecoembed.io.fluxnet import read_site_table
 from ecoembed.io.names import MET_SUFFIX
 from ecoembed.io.rng import stream
 
@@ -251,17 +254,44 @@ def collect(
     predictions_path: str | Path,
     metrics_path: str | Path,
     provenance: dict,
-    summary_path: str | Path | None = None,
+    summary_path: str | Path,
+    differences_path: str | Path,
+    decomposition_path: str | Path,
+    *,
+    igbp: Mapping[str, str],
+    bootstrap: BootstrapConfig,
+    seasonal_window_days: int,
+    seed: int,
 ) -> pd.DataFrame:
-    """Rule gpp_eval: all input sets' predictions in one table, their metrics, and the
-    pooled summary (R² also as a fraction of the oracle's) that the report shows."""
+    """Rule gpp_eval: all input sets' predictions in one table, their metrics, the pooled
+    summary with bootstrap intervals (R² also as a fraction of the oracle's), the paired
+    differences of ``fused`` against every other set, and the skill decomposition."""
     predictions = pd.concat([pd.read_parquet(p) for p in prediction_paths], ignore_index=True)
     table = metrics(predictions)
     write_results(predictions, table, predictions_path, metrics_path, provenance)
-    if summary_path is not None:
-        with atomic_path(summary_path, replace="any") as tmp:
-            pooled_summary(table).to_csv(tmp, index=False, float_format="%.4g")
+    intervals, differences = bootstrap_tables(predictions, bootstrap, seed)
+    summary = pooled_summary(table).merge(
+        intervals.drop(columns=["r2", "rmse"]), on=["input_set", "model", "split"], how="left"
+    )
+    columns = ["input_set", "model", "split", "r2", "r2_lo", "r2_hi", "rmse", "rmse_lo"]
+    columns += ["rmse_hi", "bias", "n", "n_sites", "of_oracle"]
+    decomposition = decompose(predictions, igbp, seasonal_window_days)
+    for frame, path in (
+        (summary[columns], summary_path),
+        (differences, differences_path),
+        (decomposition, decomposition_path),
+    ):
+        with atomic_path(path, replace="any") as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.4g")
     return table
+
+
+def site_classes(sites_path: str | Path) -> dict[str, str]:
+    """Tower -> IGBP class from the site table (``unknown`` where it has none)."""
+    df = read_site_table(sites_path)
+    if "IGBP" not in df.columns:
+        return {}
+    return {str(r.SITE_ID): str(r.IGBP) if pd.notna(r.IGBP) else "unknown" for r in df.itertuples()}
 
 
 def pooled_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ FIGURE_NAMES = (
     "gpp_timeseries",
     "gpp_scatter",
     "gpp_skill",
+    "gpp_decomposition",
     "training_curves",
 )
 

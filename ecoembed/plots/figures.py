@@ -17,7 +17,12 @@ import pandas as pd
 from ecoembed.io.names import FIGURE_NAMES
 from ecoembed.io.sensors import SENSOR_NAMES
 from ecoembed.io.zarrio import open_zarr
-from ecoembed.plots.gpp import plot_gpp_scatter, plot_gpp_skill, plot_gpp_timeseries
+from ecoembed.plots.gpp import (
+    plot_gpp_decomposition,
+    plot_gpp_scatter,
+    plot_gpp_skill,
+    plot_gpp_timeseries,
+)
 from ecoembed.plots.scenes import plot_embedding_map, plot_reconstruction
 from ecoembed.plots.series import plot_temporal_fidelity
 from ecoembed.plots.style import save_png
@@ -75,7 +80,15 @@ def _gpp_scatter(inputs: Inputs, params: Params) -> plt.Figure:
 
 
 def _gpp_skill(inputs: Inputs, params: Params) -> plt.Figure:
-    return plot_gpp_skill(pd.read_csv(inputs["metrics"]))
+    return plot_gpp_skill(pd.read_csv(inputs["summary"]), pd.read_csv(inputs["differences"]))
+
+
+def _gpp_decomposition(inputs: Inputs, params: Params) -> plt.Figure:
+    return plot_gpp_decomposition(
+        pd.read_csv(inputs["decomposition"], keep_default_na=False, na_values=[""]),
+        params["model"],
+        params["split"],
+    )
 
 
 def _training_curves(inputs: Inputs, params: Params) -> plt.Figure:
@@ -90,6 +103,7 @@ FIGURES: dict[str, Callable[[Inputs, Params], plt.Figure]] = {
     "gpp_timeseries": _gpp_timeseries,
     "gpp_scatter": _gpp_scatter,
     "gpp_skill": _gpp_skill,
+    "gpp_decomposition": _gpp_decomposition,
     "training_curves": _training_curves,
 }
 

@@ -12,7 +12,7 @@ from ecoembed.plots.style import OBSERVED_COLOUR, categorical, input_set_colour
 
 GPP_UNITS = "gC m$^{-2}$ d$^{-1}$"
 FUSED = "fused"
-NOT_BASELINES = ("fused", "oracle")
+NOT_BASELINES = ("fused", "fused_interp", "oracle")
 
 
 def pooled(metrics: pd.DataFrame, model: str, split: str) -> pd.DataFrame:
@@ -162,19 +162,28 @@ def plot_gpp_scatter(
     return fig
 
 
-def plot_gpp_skill(metrics: pd.DataFrame) -> plt.Figure:
-    """Pooled R² and RMSE per input set, one bar per cross-validation, one column per model."""
-    table = metrics[metrics["site"] == "pooled"]
-    models = list(dict.fromkeys(table["model"]))
-    splits = list(dict.fromkeys(table["split"]))
-    sets = list(dict.fromkeys(table["input_set"]))
+def sets_in_order(names) -> list[str]:
+    """Input sets as they come, those without the tower's meteorology first."""
+    names = list(dict.fromkeys(names))
+    return [n for n in names if not n.endswith(MET_SUFFIX)] + [
+        n for n in names if n.endswith(MET_SUFFIX)
+    ]
+
+
+def plot_gpp_skill(summary: pd.DataFrame, differences: pd.DataFrame) -> plt.Figure:
+    """Pooled R² and RMSE per input set with their bootstrap intervals, one bar per
+    cross-validation, one column per model; below, the paired R² difference of ``fused``
+    (and ``fused+met``) against every other set, with its interval."""
+    models = list(dict.fromkeys(summary["model"]))
+    splits = list(dict.fromkeys(summary["split"]))
+    sets = sets_in_order(summary["input_set"])
     fig, axes = plt.subplots(
-        2,
+        3,
         len(models),
-        figsize=(6.5 * len(models), 6.5),
-        sharex=True,
+        figsize=(6.5 * len(models), 9.5),
         squeeze=False,
         layout="constrained",
+        gridspec_kw={"height_ratios": [1, 1, 1.1]},
     )
     x = np.arange(len(sets))
     width = 0.8 / len(splits)
@@ -184,27 +193,111 @@ def plot_gpp_skill(metrics: pd.DataFrame) -> plt.Figure:
         ):
             ax = axes[r, c]
             for k, split in enumerate(splits):
-                rows = table[(table["model"] == model) & (table["split"] == split)]
-                values = rows.set_index("input_set").reindex(sets)[metric]
+                rows = summary[(summary["model"] == model) & (summary["split"] == split)]
+                rows = rows.set_index("input_set").reindex(sets)
+                values = rows[metric].to_numpy(float)
+                err = np.abs(
+                    np.stack([values - rows[f"{metric}_lo"], rows[f"{metric}_hi"] - values])
+                )
                 ax.bar(
                     x + (k - (len(splits) - 1) / 2) * width,
                     values,
                     width,
+                    yerr=err,
+                    capsize=1.5,
+                    error_kw={"lw": 0.8, "ecolor": "0.2"},
                     color=categorical(k),
                     label=split.upper(),
                 )
             ax.set_ylabel(label)
             ax.grid(axis="y", lw=0.4, alpha=0.6)
+            ax.set_xticks(x, sets if r == 1 else [], rotation=45, ha="right")
             if r == 0:
                 ax.set_title(model)
-                ax.set_ylim(min(0.0, float(table["r2"].min()) - 0.05), 1.0)
-            else:
-                ax.set_xticks(x, sets, rotation=45, ha="right")
-                ax.set_xlabel("input set")
+                low = np.nanmin(summary[["r2", "r2_lo"]].to_numpy(float))
+                ax.set_ylim(min(0.0, float(low) - 0.05), 1.0)
+        _plot_differences(axes[2, c], differences[differences["model"] == model], splits)
     # below the panels, not over the bars (R² near 1 reaches the top of the axes)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(
         handles, labels, title="cross-validation", loc="outside lower center", ncols=len(splits)
     )
-    fig.suptitle("GPP skill per input set, all towers pooled")
+    fig.suptitle(
+        "GPP skill per input set, all towers pooled "
+        "(error bars: bootstrap intervals over towers and blocks of days)"
+    )
+    return fig
+
+
+def _plot_differences(ax: plt.Axes, differences: pd.DataFrame, splits: list[str]) -> None:
+    """Paired R² differences (set minus other) with intervals, one row per pair."""
+    pairs = list(dict.fromkeys(zip(differences["input_set"], differences["other"], strict=True)))
+    y = np.arange(len(pairs))[::-1]
+    height = 0.8 / len(splits)
+    for k, split in enumerate(splits):
+        rows = differences[differences["split"] == split].set_index(["input_set", "other"])
+        rows = rows.reindex(pairs)
+        d = rows["r2_diff"].to_numpy(float)
+        err = np.abs(np.stack([d - rows["r2_diff_lo"], rows["r2_diff_hi"] - d]))
+        ax.errorbar(
+            d,
+            y + ((len(splits) - 1) / 2 - k) * height,
+            xerr=err,
+            fmt="o",
+            ms=3,
+            lw=1,
+            capsize=2,
+            color=categorical(k),
+        )
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{a} − {b}" for a, b in pairs], fontsize=7)
+    ax.set_xlabel("paired difference of R² (unitless; right of 0: the first set is better)")
+    ax.grid(axis="x", lw=0.4, alpha=0.6)
+
+
+DECOMPOSITION_PARTS = {
+    "across_site": "across sites (tower means)",
+    "seasonal": "mean seasonal cycle",
+    "anomaly": "anomalies from it",
+}
+
+
+def plot_gpp_decomposition(decomposition: pd.DataFrame, model: str, split: str) -> plt.Figure:
+    """R² of the three parts of the skill per input set (left) and per IGBP class (right)."""
+    table = decomposition[(decomposition["model"] == model) & (decomposition["split"] == split)]
+    if table.empty:
+        raise ValueError(f"decomposition holds no rows for model {model!r}, split {split!r}")
+    sets = sets_in_order(table["input_set"])
+    x = np.arange(len(sets))
+    fig, axes = plt.subplots(
+        2, 1, figsize=(max(7.0, 0.55 * len(sets) + 2), 7.5), sharex=True, layout="constrained"
+    )
+    groups = [
+        (axes[0], "part", list(DECOMPOSITION_PARTS), DECOMPOSITION_PARTS, "part of the skill"),
+    ]
+    igbp = table[table["part"] == "igbp"]
+    classes = sorted(set(igbp["igbp"]))
+    groups.append((axes[1], "igbp", classes, {c: c for c in classes}, "IGBP class"))
+    low = 0.0
+    for ax, column, keys, labels, title in groups:
+        rows = table[table["part"] != "igbp"] if column == "part" else igbp
+        width = 0.8 / max(len(keys), 1)
+        for k, key in enumerate(keys):
+            values = rows[rows[column] == key].set_index("input_set").reindex(sets)["r2"]
+            low = min(low, float(np.nanmin(values.to_numpy(float), initial=0.0)))
+            ax.bar(
+                x + (k - (len(keys) - 1) / 2) * width,
+                values,
+                width,
+                color=categorical(k),
+                label=labels[key],
+            )
+        ax.set_ylabel("R² (unitless)")
+        ax.grid(axis="y", lw=0.4, alpha=0.6)
+        ax.legend(title=title, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    for ax in axes:
+        ax.set_ylim(max(low - 0.05, -1.0), 1.0)
+    axes[1].set_xticks(x, sets, rotation=45, ha="right")
+    axes[1].set_xlabel("input set")
+    fig.suptitle(f"{model}, {split.upper()}: where the GPP skill comes from")
     return fig

@@ -1,0 +1,409 @@
+"""How much of a difference between input sets is real: everything downstream of the world,
+re-trained with several seeds.
+
+One world (``world_seed``) is synthesized and cubed once; then for every seed the workflow
+runs again from stage 1 (both encoders, the fusion network, the export, the towers' series,
+every GPP model on every input set and split) in its own directory, with the world's files
+hard-linked in, so that only the training and evaluation seeds differ. The reconstruction
+evaluation is run on a crop of the first tile (its top-left ``--crop-px`` square, cube and
+truth cut once per world), exported with each seed's fusion checkpoint: exporting whole
+tiles would cost more than the rest of a seed together.
+
+Prints and writes (under ``--out``):
+
+* ``skill.csv``: pooled R² and RMSE per world, seed, input set, model and split, with the
+  run's own bootstrap interval (``results/gpp/summary.csv``);
+* ``differences.csv``: the paired differences of ``fused`` against every other set per
+  seed (``results/gpp/differences.csv``);
+* ``reconstruction.csv``: the reconstruction errors per seed (``results/eval``);
+* ``summary.md``: mean, spread (standard deviation and range over seeds) of every set's R²,
+  of the paired differences, and of the reconstruction errors, stamped with the commit,
+  the config hash and the run's time: the table the README shows.
+
+    .venv/bin/python benchmarks/seeds.py                     # default world, seeds 42, 43, 44
+    .venv/bin/python benchmarks/seeds.py --seeds 3 --world-seeds 42,7 --out /tmp/seeds
+    .venv/bin/python benchmarks/seeds.py --configfile config/tiny.yaml --seeds 2
+
+Runs take long (the default world: about half an hour per seed on 2 cores); already
+finished seeds are kept, so an interrupted run goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ecoembed.config import config_hash, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "docs"))
+from rulegraph import between_markers  # noqa: E402
+
+README_MARKERS = ("<!-- seeds:start -->", "<!-- seeds:end -->")
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+WORLD_DIRS = ("raw", "synth", "truth", "cube")  # made once per world, shared by the seeds
+HEADLINE_MODEL, HEADLINE_SPLIT = "temporal_net", "loso"
+
+
+def snakemake(workdir: Path, configfile: Path | None, overrides: dict, cores: int, *targets):
+    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "-d", str(workdir)]
+    cmd += ["--cores", str(cores), "--rerun-triggers", "mtime", "--quiet", "rules"]
+    if configfile is not None:
+        cmd += ["--configfile", str(configfile)]
+    cmd += ["--config", *(f"{k}={v}" for k, v in overrides.items()), "--", *targets]
+    log = workdir / "benchmark-snakemake.log"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as fh:
+        done = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"snakemake failed in {workdir} (rc {done.returncode}); see {log}")
+
+
+def make_world(out: Path, configfile: Path | None, world_seed: int, cores: int) -> Path:
+    world = out / f"world-{world_seed}"
+    if not (world / "results" / "cube").is_dir():
+        print(f"world {world_seed}: synthesizing and cubing in {world}", flush=True)
+        overrides = {"seed": world_seed, "world_seed": world_seed}
+        snakemake(world, configfile, overrides, cores, "synthesize", "cubes")
+    return world
+
+
+def link_world(world: Path, run: Path) -> None:
+    """Hard-link the world's files into a seed's directory (timestamps kept, so the
+    world's rules count as done)."""
+    for name in WORLD_DIRS:
+        src, dst = world / "results" / name, run / "results" / name
+        if src.exists() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["cp", "-al", str(src), str(dst)], check=True)
+
+
+def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
+    """One seed's run; returns its wall time in seconds (0 when it was already done)."""
+    run = out / f"world-{world_seed}-seed-{seed}"
+    recon = run / "results" / "eval" / "reconstruction_crop.csv"
+    if (run / "results" / "gpp" / "differences.csv").is_file() and (
+        args.crop_px == 0 or recon.is_file()
+    ):
+        return 0.0
+    link_world(world, run)
+    start = time.perf_counter()
+    print(f"world {world_seed}, seed {seed}: gpp_eval in {run}", flush=True)
+    snakemake(
+        run, args.configfile, {"seed": seed, "world_seed": world_seed}, args.cores, "gpp_eval"
+    )
+    if args.crop_px:
+        evaluate_reconstruction(world, run, args.cfg, seed, args.crop_px, args.cores, recon)
+    return time.perf_counter() - start
+
+
+def tile_ids(cfg: dict) -> list[str]:
+    from ecoembed.config import tiles_of
+
+    return tiles_of(cfg)
+
+
+def merged_config(configfile: Path | None) -> dict:
+    """The embedded config.yaml with the configfile's keys on top (as Snakemake merges
+    them), validated."""
+
+    def merge(base: dict, top: dict) -> dict:
+        out = dict(base)
+        for k, v in top.items():
+            both = isinstance(v, dict) and isinstance(out.get(k), dict)
+            out[k] = merge(out[k], v) if both else v
+        return out
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8")) or {}
+    if configfile is not None:
+        cfg = merge(cfg, yaml.safe_load(configfile.read_text(encoding="utf-8")) or {})
+    return validate_config(cfg)
+
+
+def crop_paths(world: Path, cfg: dict, crop_px: int) -> dict[str, Path]:
+    """The first tile's cube and truth cut to its top-left ``crop_px`` square, written
+    once per world (exporting a whole tile costs more than the rest of a seed)."""
+    from ecoembed.io.zarrio import open_zarr, write_zarr
+
+    tile = tile_ids(cfg)[0]
+    paths = {}
+    for kind in ("cube", "truth"):
+        dst = world / "crop" / kind / f"{tile}.zarr"
+        if not dst.exists():
+            ds = open_zarr(world / "results" / kind / f"{tile}.zarr")
+            part = ds.isel(y=slice(0, crop_px), x=slice(0, crop_px))
+            for var in part.variables.values():
+                var.encoding = {}
+            write_zarr(part, dst, crs=ds.rio.crs, transform=part.rio.transform())
+        paths[kind] = dst
+    return paths
+
+
+def evaluate_reconstruction(
+    world: Path, run: Path, cfg: dict, seed: int, crop_px: int, cores: int, out: Path
+) -> None:
+    """Export the crop's reconstruction with this seed's fusion checkpoint and score it as
+    rule eval_reconstruction does (the same library functions)."""
+    import torch
+
+    from ecoembed.embed.export import export_tile
+    from ecoembed.evaluation.reconstruction import write_reconstruction_table
+
+    torch.set_num_threads(cores)
+    crop = crop_paths(world, cfg, crop_px)
+    checkpoint = run / "results" / "models" / "fusion.pt"
+    rec = run / "crop" / "reconstruction.zarr"
+    if not rec.exists():
+        export_tile(
+            crop["cube"],
+            checkpoint,
+            reconstruction_path=rec,
+            window_px=int(cfg["embed"]["window_px"]),
+            progress=False,
+        )
+    ev = cfg["reconstruction_eval"]
+    tile = crop["cube"].stem
+    write_reconstruction_table(
+        {tile: {"reconstruction": rec, "cube": crop["cube"], "truth": crop["truth"]}},
+        checkpoint,
+        out,
+        lambdas=list(ev["whittaker_lambdas"]),
+        daily_stride_px=int(ev["daily_stride_px"]),
+        window_px=int(cfg["embed"]["window_px"]),
+        seed=seed,
+        progress=False,
+    )
+
+
+def collect(out: Path, runs: list[tuple[int, int]]):
+    skill, diffs, recon = [], [], []
+    for world_seed, seed in runs:
+        res = out / f"world-{world_seed}-seed-{seed}" / "results"
+        tag = {"world_seed": world_seed, "seed": seed}
+        skill.append(pd.read_csv(res / "gpp" / "summary.csv").assign(**tag))
+        diffs.append(pd.read_csv(res / "gpp" / "differences.csv").assign(**tag))
+        path = res / "eval" / "reconstruction_crop.csv"
+        if path.is_file():
+            recon.append(pd.read_csv(path).assign(**tag))
+    first = ["world_seed", "seed"]
+    frames = [pd.concat(f, ignore_index=True) for f in (skill, diffs)]
+    frames.append(pd.concat(recon, ignore_index=True) if recon else pd.DataFrame())
+    return [f[first + [c for c in f.columns if c not in first]] if len(f) else f for f in frames]
+
+
+def spread(values: pd.Series) -> dict:
+    v = values.to_numpy(float)
+    return {
+        "mean": v.mean(),
+        "sd": v.std(ddof=1) if v.size > 1 else np.nan,
+        "min": v.min(),
+        "max": v.max(),
+        "seeds": v.size,
+    }
+
+
+def skill_spread(skill: pd.DataFrame) -> pd.DataFrame:
+    keys = ["world_seed", "input_set", "model", "split"]
+    rows = [
+        {**dict(zip(keys, k, strict=True)), **spread(g["r2"])}
+        for k, g in skill.groupby(keys, sort=False)
+    ]
+    return pd.DataFrame(rows)
+
+
+def difference_spread(diffs: pd.DataFrame) -> pd.DataFrame:
+    keys = ["world_seed", "input_set", "other", "model", "split"]
+    rows = []
+    for k, g in diffs.groupby(keys, sort=False):
+        rows.append(
+            {
+                **dict(zip(keys, k, strict=True)),
+                **spread(g["r2_diff"]),
+                "seeds_better": int((g["r2_diff"] > 0).sum()),
+                "seeds_resolved": int(g["resolved"].astype(str).str.lower().eq("true").sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def reconstruction_spread(recon: pd.DataFrame) -> pd.DataFrame:
+    if recon.empty:
+        return recon
+    pooled = recon[(recon["tile"] == "all") & (recon["band"] == "all")]
+    keys = ["world_seed", "period", "subset", "method"]
+    rows = [
+        {**dict(zip(keys, k, strict=True)), **spread(g["rmse"]), "n": int(g["n"].iloc[0])}
+        for k, g in pooled.groupby(keys, sort=False)
+    ]
+    return pd.DataFrame(rows)
+
+
+def markdown(df: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
+    head = "| " + " | ".join(columns.values()) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = []
+    for r in df.itertuples(index=False):
+        cells = []
+        for c in columns:
+            v = getattr(r, c)
+            cells.append(f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([head, rule, *body])
+
+
+def commit() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def summary_markdown(
+    skill: pd.DataFrame, diffs: pd.DataFrame, recon: pd.DataFrame, stamp: dict
+) -> str:
+    head = (
+        f"Seed benchmark (`benchmarks/seeds.py`), {stamp['date']}: commit {stamp['commit']}, "
+        f"config {stamp['config']} (hash {stamp['config_hash']}), worlds {stamp['worlds']}, "
+        f"seeds {stamp['seeds']}, {stamp['cores']} cores, {stamp['wall_min']:.0f} min in all "
+        f"({stamp['per_seed_min']:.0f} min per seed).\n"
+    )
+    parts = [head]
+    s = skill_spread(skill)
+    s = s[(s["model"] == HEADLINE_MODEL) & (s["split"] == HEADLINE_SPLIT)]
+    parts.append(
+        f"GPP, {HEADLINE_MODEL}, {HEADLINE_SPLIT.upper()}: pooled R² over seeds "
+        "(sd and range: seed to seed)\n\n"
+        + markdown(
+            s,
+            {
+                "world_seed": "world",
+                "input_set": "input set",
+                "mean": "R² mean",
+                "sd": "sd",
+                "min": "min",
+                "max": "max",
+            },
+        )
+    )
+    d = difference_spread(diffs)
+    d = d[(d["model"] == HEADLINE_MODEL) & (d["split"] == HEADLINE_SPLIT)]
+    parts.append(
+        "Paired R² differences (first set minus second) over seeds; `better`: seeds in which "
+        "the first set is ahead; `resolved`: seeds whose bootstrap interval excludes 0\n\n"
+        + markdown(
+            d.assign(pair=d["input_set"] + " − " + d["other"]),
+            {
+                "world_seed": "world",
+                "pair": "pair",
+                "mean": "ΔR² mean",
+                "sd": "sd",
+                "min": "min",
+                "max": "max",
+                "seeds_better": "better",
+                "seeds_resolved": "resolved",
+            },
+        )
+    )
+    r = reconstruction_spread(recon)
+    if len(r):
+        parts.append(
+            "Reconstruction RMSE (reflectance, all bands) over seeds, on the first tile's "
+            f"top-left {stamp['crop_px']} x {stamp['crop_px']} pixels\n\n"
+            + markdown(
+                r,
+                {
+                    "world_seed": "world",
+                    "period": "period",
+                    "subset": "subset",
+                    "method": "method",
+                    "mean": "RMSE mean",
+                    "sd": "sd",
+                    "min": "min",
+                    "max": "max",
+                },
+                digits=4,
+            )
+        )
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configfile", type=Path, default=None, help="on top of config.yaml")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds: the config's seed and on")
+    ap.add_argument("--world-seeds", default=None, help="comma-separated (default: the seed)")
+    ap.add_argument(
+        "--crop-px",
+        type=int,
+        default=128,
+        help="reconstruction scored on the first tile's top-left square of this side (0: none)",
+    )
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "runs" / "seeds")
+    ap.add_argument(
+        "--readme", action="store_true", help="write summary.md into README.md's seeds block"
+    )
+    args = ap.parse_args()
+    cfg = args.cfg = merged_config(args.configfile)
+    base = int(cfg["seed"])
+    seeds = [base + k for k in range(args.seeds)]
+    worlds = [int(w) for w in args.world_seeds.split(",")] if args.world_seeds else [base]
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    walls = []
+    for w in worlds:
+        world = make_world(out, args.configfile, w, args.cores)
+        for seed in seeds:
+            wall = run_seed(world, out, seed, w, args)
+            if wall:
+                walls.append(wall)
+                print(f"  {wall / 60:.1f} min", flush=True)
+    skill, diffs, recon = collect(out, [(w, s) for w in worlds for s in seeds])
+    for name, frame in (("skill", skill), ("differences", diffs), ("reconstruction", recon)):
+        frame.to_csv(out / f"{name}.csv", index=False, float_format="%.5g")
+    stamp = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "commit": commit(),
+        "config": str(args.configfile or "config.yaml"),
+        "config_hash": config_hash(cfg),
+        "worlds": ", ".join(map(str, worlds)),
+        "seeds": ", ".join(map(str, seeds)),
+        "cores": args.cores,
+        "wall_min": (time.perf_counter() - start) / 60,
+        "per_seed_min": (np.mean(walls) if walls else np.nan) / 60,
+        "crop_px": args.crop_px,
+    }
+    text = summary_markdown(skill, diffs, recon, stamp)
+    (out / "summary.md").write_text(text, encoding="utf-8")
+    print(text)
+    if args.readme:
+        readme = REPO / "README.md"
+        new = between_markers(readme.read_text(encoding="utf-8"), *README_MARKERS, text, readme)
+        readme.write_text(new, encoding="utf-8")
+        print(f"wrote the table into {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
