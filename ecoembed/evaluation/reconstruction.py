@@ -46,8 +46,9 @@ the images are the (window, S2 date) pairs whose truth cloud + cloud-shadow frac
 (truth ``cloud`` != 0 over the window's pixels) is at least ``image_min_cloud_fraction``
 (default 0.1), where every method and the truth have a value at every pixel of the window
 (an image is dropped otherwise; windows under 11 px a side are skipped, too small for the
-SSIM window). Per image and method, on the 10 m grid (the 20 m bands as the cube and the
-products hold them there), in reflectance (0-1, not clipped):
+SSIM window). Per image and method, on the 10 m grid, in reflectance (0-1, not clipped;
+the 20 m bands too, where the truth has 10 m detail that no method can have: it costs all
+three alike):
 
 * PSNR = 10 log10(1 / MSE) dB (data range 1), MSE over all bands and the image's
   cloud-covered pixels (truth cloud or shadow);
@@ -59,10 +60,13 @@ products hold them there), in reflectance (0-1, not clipped):
 
 Each measure is then the mean over images (per tile, and pooled over all tiles' images
 as ``tile == "all"``), beside ``n_images`` and the mean cloud fraction of those images.
-SEN12MS-CR-TS reports the same three means over its test images (its images are 256 x
-256 px, all 13 bands, and PSNR and SAM over the whole image), so the numbers here sit
-beside those with the differences named: 128 px windows, ten bands, and PSNR and SAM
-only where the truth had cloud, i.e. where a method had to reconstruct.
+Results on SEN12MS-CR-TS are the same kind of means over its test images, with these
+differences to keep in mind when placing the numbers side by side: its images are 256 x
+256 px of 13 top-of-atmosphere (L1C) bands and its scores are usually over the whole
+image; here the windows are ``embed.window_px`` (128 px by default) of ten
+surface-reflectance bands, PSNR and SAM count only where the truth had cloud (where a
+method had to reconstruct), the truth is cloud-free by construction, and the clouds are
+synthetic.
 """
 
 from __future__ import annotations
