@@ -249,8 +249,8 @@ def cut_events(truth: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Day numbers and parcels of the truth's canopy-cutting events (``CANOPY_CUTS``)."""
     if "event" not in truth.dims or truth.sizes["event"] == 0:
         return np.zeros(0), np.zeros(0, np.int64)
-    kind = truth["event_kind"].values.astype(str)
-    cut = np.isin(kind, CANOPY_CUTS)
+    kind = truth["event_kind"].values.astype(object)  # zarr 3 gives numpy's StringDType
+    cut = np.isin(kind, list(CANOPY_CUTS))
     return (
         day_numbers(truth["event_date"].values[cut]),
         truth["event_parcel"].values[cut].astype(np.int64),
