@@ -91,7 +91,9 @@ rule site_embeddings:
 
 
 rule eval_reconstruction:
-    """Reconstruction error under clouds and on days without S2, against two baselines."""
+    """Reconstruction error under clouds (by truth cloud class, after unseen harvests and
+    mowings, by cloud-gap length) and on days without S2, against two baselines; and the
+    image-quality measures of the cloud-removal literature (PSNR, SSIM, SAM)."""
     input:
         reconstructions=expand(RECONSTRUCTION, tile=TILES),
         cubes=expand(CUBE, tile=TILES),
@@ -99,6 +101,12 @@ rule eval_reconstruction:
         model=FUSION,
     output:
         table=RECONSTRUCTION_EVAL,
+        image_quality=report(
+            IMAGE_QUALITY_EVAL,
+            caption="../report/image_quality.rst",
+            category="Embeddings",
+            labels={"table": "reconstruction image quality"},
+        ),
     params:
         tiles=TILES,
         eval=config["reconstruction_eval"],

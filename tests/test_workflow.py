@@ -312,7 +312,35 @@ def test_tiny_reconstruction_evaluation(tiny):
     overall = recon[(recon["tile"] == "all") & (recon["band"] == "all")]
     assert set(overall["method"]) == {"fused", "linear", "whittaker"}
     assert set(overall["period"]) == {"s2_dates", "no_s2_days"}
-    assert (overall["n"] > 0).all() and overall["rmse"].between(0, 0.5).all()
+    pooled = overall[overall["subset"].isin(["cloud", "shadow", "clear", "all"])]
+    assert (pooled["n"] > 0).all() and pooled["rmse"].between(0, 0.5).all()
+    # where fusion must pay: after unseen harvests and mowings, by cloud-gap length
+    s2 = overall[overall["period"] == "s2_dates"].set_index(["subset", "method"])
+    gaps = ["gap_le10d", "gap_11-20d", "gap_21-40d", "gap_41-80d", "gap_gt80d", "gap_edge"]
+    assert {"cloud", "shadow", "clear", "after_unseen_event", *gaps} == set(
+        s2.index.get_level_values("subset")
+    )
+    for subset in ["after_unseen_event", "gap_le10d", "gap_11-20d"]:
+        rows = s2.loc[subset]
+        assert (rows["n"] > 0).all() and rows["n"].nunique() == 1  # the same pixel-dates
+        assert rows["rmse"].between(0, 0.5).all(), subset
+    # image quality of the cloud-removal literature
+    iq = pd.read_csv(workdir / "results" / "eval" / "image_quality.csv")
+    assert list(iq.columns) == [
+        "tile",
+        "method",
+        "n_images",
+        "mean_cloud_fraction",
+        "psnr_db",
+        "ssim",
+        "sam_deg",
+    ]
+    pooled = iq[iq["tile"] == "all"].set_index("method")
+    assert set(pooled.index) == {"fused", "linear", "whittaker"}
+    assert (pooled["n_images"] > 0).all() and pooled["n_images"].nunique() == 1
+    assert pooled["mean_cloud_fraction"].between(0.1, 1).all()
+    assert pooled["psnr_db"].between(15, 80).all() and pooled["ssim"].between(0, 1).all()
+    assert pooled["sam_deg"].between(0, 45).all()
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ By hand (a mock of the job's snakemake object, workflow_scripts/_common.py):
 import _common
 
 
-def main(tiles, recs, cubes, truths, model, out, cfg: dict, window_px, seed, threads):
+def main(tiles, recs, cubes, truths, model, out, image_out, cfg: dict, window_px, seed, threads):
     import torch
 
     from ecoembed.evaluation.reconstruction import write_reconstruction_table
@@ -22,8 +22,11 @@ def main(tiles, recs, cubes, truths, model, out, cfg: dict, window_px, seed, thr
         paths,
         model,
         out,
+        image_quality_out=image_out,
         lambdas=[float(v) for v in cfg["whittaker_lambdas"]],
         daily_stride_px=int(cfg["daily_stride_px"]),
+        event_window_days=float(cfg["event_window_days"]),
+        image_min_cloud_fraction=float(cfg["image_min_cloud_fraction"]),
         window_px=int(window_px),
         seed=int(seed),
     )
@@ -40,6 +43,7 @@ if __name__ == "__main__":
         list(snakemake.input.truths),
         snakemake.input.model,
         snakemake.output.table,
+        snakemake.output.image_quality,
         dict(snakemake.params.eval),
         snakemake.params.window_px,
         snakemake.params.seed,
