@@ -15,7 +15,8 @@ Prints and writes (under ``--out``):
   run's own bootstrap interval (``results/gpp/summary.csv``);
 * ``differences.csv``: the paired differences of ``fused`` against every other set per
   seed (``results/gpp/differences.csv``);
-* ``reconstruction.csv``: the reconstruction errors per seed (``results/eval``);
+* ``reconstruction.csv``, ``image_quality.csv``: the reconstruction errors and image
+  measures of the crop per seed (as rule eval_reconstruction writes them);
 * ``summary.md``: mean, spread (standard deviation and range over seeds) of every set's R²,
   of the paired differences, and of the reconstruction errors, stamped with the commit,
   the config hash and the run's time: the table the README shows.
@@ -31,6 +32,7 @@ finished seeds are kept, so an interrupted run goes on where it stopped.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -101,7 +103,10 @@ def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
         run, args.configfile, {"seed": seed, "world_seed": world_seed}, args.cores, "gpp_eval"
     )
     if args.crop_px:
+        crop_start = time.perf_counter()
         evaluate_reconstruction(world, run, args.cfg, seed, args.crop_px, args.cores, recon)
+        seconds = time.perf_counter() - crop_start
+        recon.with_name("reconstruction_crop_seconds.txt").write_text(f"{seconds:.1f}\n")
     return time.perf_counter() - start
 
 
@@ -155,7 +160,7 @@ def evaluate_reconstruction(
     import torch
 
     from ecoembed.embed.export import export_tile
-    from ecoembed.evaluation.reconstruction import write_reconstruction_table
+    from ecoembed.evaluation.reconstruction import settings_from_config, write_reconstruction_table
 
     torch.set_num_threads(cores)
     crop = crop_paths(world, cfg, crop_px)
@@ -169,22 +174,49 @@ def evaluate_reconstruction(
             window_px=int(cfg["embed"]["window_px"]),
             progress=False,
         )
-    ev = cfg["reconstruction_eval"]
     tile = crop["cube"].stem
     write_reconstruction_table(
         {tile: {"reconstruction": rec, "cube": crop["cube"], "truth": crop["truth"]}},
         checkpoint,
         out,
-        lambdas=list(ev["whittaker_lambdas"]),
-        daily_stride_px=int(ev["daily_stride_px"]),
-        window_px=int(cfg["embed"]["window_px"]),
-        seed=seed,
+        image_quality_out=out.with_name("image_quality_crop.csv"),
         progress=False,
+        **settings_from_config(
+            cfg["reconstruction_eval"], window_px=cfg["embed"]["window_px"], seed=seed
+        ),
     )
 
 
+def elapsed_minutes(workdir: Path) -> float:
+    """Minutes of every snakemake run this benchmark made in ``workdir`` (from its log)."""
+    log = workdir / "benchmark-snakemake.log"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    times = re.findall(r"Elapsed time: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    return sum(int(h) * 60 + int(m) + float(sec) / 60 for h, m, sec in times)
+
+
+def timing(out: Path, runs: list[tuple[int, int]]) -> str:
+    """The run's time, as the logs and the crop evaluations recorded it."""
+    worlds = sorted({w for w, _ in runs})
+    world = [elapsed_minutes(out / f"world-{w}") for w in worlds]
+    flows = [elapsed_minutes(out / f"world-{w}-seed-{s}") for w, s in runs]
+    crops = []
+    for w, s in runs:
+        f = out / f"world-{w}-seed-{s}" / "results" / "eval" / "reconstruction_crop_seconds.txt"
+        if f.is_file():
+            crops.append(float(f.read_text()) / 60)
+    total = sum(world) + sum(flows) + sum(crops)
+    text = (
+        f"{total:.0f} min in all: the world {np.mean(world):.1f} min, per seed the workflow "
+        f"from stage 1 to gpp_eval {min(flows):.0f}-{max(flows):.0f} min"
+    )
+    if crops:
+        text += f" and the crop's export and evaluation {min(crops):.1f}-{max(crops):.1f} min"
+    return text
+
+
 def collect(out: Path, runs: list[tuple[int, int]]):
-    skill, diffs, recon = [], [], []
+    skill, diffs, recon, images = [], [], [], []
     for world_seed, seed in runs:
         res = out / f"world-{world_seed}-seed-{seed}" / "results"
         tag = {"world_seed": world_seed, "seed": seed}
@@ -193,9 +225,12 @@ def collect(out: Path, runs: list[tuple[int, int]]):
         path = res / "eval" / "reconstruction_crop.csv"
         if path.is_file():
             recon.append(pd.read_csv(path).assign(**tag))
+        path = res / "eval" / "image_quality_crop.csv"
+        if path.is_file():
+            images.append(pd.read_csv(path).assign(**tag))
     first = ["world_seed", "seed"]
     frames = [pd.concat(f, ignore_index=True) for f in (skill, diffs)]
-    frames.append(pd.concat(recon, ignore_index=True) if recon else pd.DataFrame())
+    frames += [pd.concat(f, ignore_index=True) if f else pd.DataFrame() for f in (recon, images)]
     return [f[first + [c for c in f.columns if c not in first]] if len(f) else f for f in frames]
 
 
@@ -246,6 +281,21 @@ def reconstruction_spread(recon: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def image_spread(images: pd.DataFrame) -> pd.DataFrame:
+    if images.empty:
+        return images
+    pooled = images[images["tile"] == "all"]
+    rows = []
+    for (world, method), g in pooled.groupby(["world_seed", "method"], sort=False):
+        row = {"world_seed": world, "method": method, "n_images": int(g["n_images"].iloc[0])}
+        for col in ("psnr_db", "ssim", "sam_deg"):
+            v = g[col].to_numpy(float)
+            row[col] = v.mean()
+            row[f"{col}_sd"] = v.std(ddof=1) if v.size > 1 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def markdown(df: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
     head = "| " + " | ".join(columns.values()) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
@@ -279,13 +329,16 @@ def commit() -> str:
 
 
 def summary_markdown(
-    skill: pd.DataFrame, diffs: pd.DataFrame, recon: pd.DataFrame, stamp: dict
+    skill: pd.DataFrame,
+    diffs: pd.DataFrame,
+    recon: pd.DataFrame,
+    images: pd.DataFrame,
+    stamp: dict,
 ) -> str:
     head = (
         f"Seed benchmark (`benchmarks/seeds.py`), {stamp['date']}: commit {stamp['commit']}, "
         f"config {stamp['config']} (hash {stamp['config_hash']}), worlds {stamp['worlds']}, "
-        f"seeds {stamp['seeds']}, {stamp['cores']} cores, {stamp['wall_min']:.0f} min in all "
-        f"({stamp['per_seed_min']:.0f} min per seed).\n"
+        f"seeds {stamp['seeds']}, {stamp['cores']} cores; {stamp['timing']}.\n"
     )
     parts = [head]
     s = skill_spread(skill)
@@ -344,6 +397,26 @@ def summary_markdown(
                 digits=4,
             )
         )
+    q = image_spread(images)
+    if len(q):
+        parts.append(
+            "Image quality of the reconstruction under cloud (SEN12MS-CR-TS-style measures, "
+            "`results/eval/image_quality.csv`), mean and sd over seeds\n\n"
+            + markdown(
+                q,
+                {
+                    "world_seed": "world",
+                    "method": "method",
+                    "n_images": "images",
+                    "psnr_db": "PSNR (dB)",
+                    "psnr_db_sd": "sd",
+                    "ssim": "SSIM",
+                    "ssim_sd": "sd",
+                    "sam_deg": "SAM (°)",
+                    "sam_deg_sd": "sd",
+                },
+            )
+        )
     return "\n\n".join(parts) + "\n"
 
 
@@ -370,17 +443,15 @@ def main() -> int:
     worlds = [int(w) for w in args.world_seeds.split(",")] if args.world_seeds else [base]
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    walls = []
     for w in worlds:
         world = make_world(out, args.configfile, w, args.cores)
         for seed in seeds:
             wall = run_seed(world, out, seed, w, args)
             if wall:
-                walls.append(wall)
                 print(f"  {wall / 60:.1f} min", flush=True)
-    skill, diffs, recon = collect(out, [(w, s) for w in worlds for s in seeds])
-    for name, frame in (("skill", skill), ("differences", diffs), ("reconstruction", recon)):
+    skill, diffs, recon, images = collect(out, [(w, s) for w in worlds for s in seeds])
+    tables = {"skill": skill, "differences": diffs, "reconstruction": recon}
+    for name, frame in {**tables, "image_quality": images}.items():
         frame.to_csv(out / f"{name}.csv", index=False, float_format="%.5g")
     stamp = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -390,11 +461,10 @@ def main() -> int:
         "worlds": ", ".join(map(str, worlds)),
         "seeds": ", ".join(map(str, seeds)),
         "cores": args.cores,
-        "wall_min": (time.perf_counter() - start) / 60,
-        "per_seed_min": (np.mean(walls) if walls else np.nan) / 60,
+        "timing": timing(out, [(w, s) for w in worlds for s in seeds]),
         "crop_px": args.crop_px,
     }
-    text = summary_markdown(skill, diffs, recon, stamp)
+    text = summary_markdown(skill, diffs, recon, images, stamp)
     (out / "summary.md").write_text(text, encoding="utf-8")
     print(text)
     if args.readme:

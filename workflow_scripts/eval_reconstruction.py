@@ -11,7 +11,7 @@ import _common
 def main(tiles, recs, cubes, truths, model, out, image_out, cfg: dict, window_px, seed, threads):
     import torch
 
-    from ecoembed.evaluation.reconstruction import write_reconstruction_table
+    from ecoembed.evaluation.reconstruction import settings_from_config, write_reconstruction_table
 
     torch.set_num_threads(max(1, threads))
     paths = {
@@ -23,12 +23,7 @@ def main(tiles, recs, cubes, truths, model, out, image_out, cfg: dict, window_px
         model,
         out,
         image_quality_out=image_out,
-        lambdas=[float(v) for v in cfg["whittaker_lambdas"]],
-        daily_stride_px=int(cfg["daily_stride_px"]),
-        event_window_days=float(cfg["event_window_days"]),
-        image_min_cloud_fraction=float(cfg["image_min_cloud_fraction"]),
-        window_px=int(window_px),
-        seed=int(seed),
+        **settings_from_config(cfg, window_px=window_px, seed=seed),
     )
 
 

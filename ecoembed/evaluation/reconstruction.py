@@ -532,6 +532,19 @@ def evaluate_tiles(
     return out, image_quality_table(pd.concat(images, ignore_index=True))
 
 
+def settings_from_config(section: dict, *, window_px: int, seed: int) -> dict:
+    """The keyword arguments of :func:`evaluate_tile` from the config's
+    ``reconstruction_eval`` section (rule eval_reconstruction and benchmarks/seeds.py)."""
+    return {
+        "lambdas": [float(v) for v in section["whittaker_lambdas"]],
+        "daily_stride_px": int(section["daily_stride_px"]),
+        "event_window_days": float(section["event_window_days"]),
+        "image_min_cloud_fraction": float(section["image_min_cloud_fraction"]),
+        "window_px": int(window_px),
+        "seed": int(seed),
+    }
+
+
 def write_reconstruction_table(
     tiles: dict[str, dict[str, str | Path]],
     checkpoint: str | Path,
