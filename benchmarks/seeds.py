@@ -97,6 +97,8 @@ def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
     ):
         return 0.0
     link_world(world, run)
+    if not (run / "results" / "gpp" / "differences.csv").is_file():
+        (run / "commit.txt").write_text(commit() + "\n")  # the code that trains and evaluates
     start = time.perf_counter()
     print(f"world {world_seed}, seed {seed}: gpp_eval in {run}", flush=True)
     snakemake(
@@ -107,6 +109,7 @@ def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
         evaluate_reconstruction(world, run, args.cfg, seed, args.crop_px, args.cores, recon)
         seconds = time.perf_counter() - crop_start
         recon.with_name("reconstruction_crop_seconds.txt").write_text(f"{seconds:.1f}\n")
+        recon.with_name("reconstruction_crop_commit.txt").write_text(commit() + "\n")
     return time.perf_counter() - start
 
 
@@ -193,6 +196,21 @@ def elapsed_minutes(workdir: Path) -> float:
     text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
     times = re.findall(r"Elapsed time: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
     return sum(int(h) * 60 + int(m) + float(sec) / 60 for h, m, sec in times)
+
+
+def commits(out: Path, runs: list[tuple[int, int]]) -> str:
+    """The commits that made the runs (the workflow's and the crops' evaluations)."""
+    found = {"workflow": set(), "reconstruction crops": set()}
+    for w, s in runs:
+        run = out / f"world-{w}-seed-{s}"
+        for kind, f in (
+            ("workflow", run / "commit.txt"),
+            ("reconstruction crops", run / "results" / "eval" / "reconstruction_crop_commit.txt"),
+        ):
+            if f.is_file():
+                found[kind].add(f.read_text().strip())
+    parts = [f"{kind} at {', '.join(sorted(c))}" for kind, c in found.items() if c]
+    return "; ".join(parts) or "commit unknown"
 
 
 def timing(out: Path, runs: list[tuple[int, int]]) -> str:
@@ -336,7 +354,7 @@ def summary_markdown(
     stamp: dict,
 ) -> str:
     head = (
-        f"Seed benchmark (`benchmarks/seeds.py`), {stamp['date']}: commit {stamp['commit']}, "
+        f"Seed benchmark (`benchmarks/seeds.py`), {stamp['date']}: {stamp['commit']}, "
         f"config {stamp['config']} (hash {stamp['config_hash']}), worlds {stamp['worlds']}, "
         f"seeds {stamp['seeds']}, {stamp['cores']} cores; {stamp['timing']}.\n"
     )
@@ -455,7 +473,7 @@ def main() -> int:
         frame.to_csv(out / f"{name}.csv", index=False, float_format="%.5g")
     stamp = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "commit": commit(),
+        "commit": commits(out, [(w, s) for w in worlds for s in seeds]),
         "config": str(args.configfile or "config.yaml"),
         "config_hash": config_hash(cfg),
         "worlds": ", ".join(map(str, worlds)),
