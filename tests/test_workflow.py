@@ -527,8 +527,9 @@ def test_tiny_a_script_run_by_hand_makes_what_the_rule_made(tiny, tmp_path):
     working directory holding only the figure's input) writes the figure the workflow did."""
     workdir, _ = tiny
     (tmp_path / "results" / "gpp").mkdir(parents=True)
-    metrics = workdir / "results" / "gpp" / "metrics.csv"
-    (tmp_path / "results" / "gpp" / "metrics.csv").write_bytes(metrics.read_bytes())
+    for name in ("summary.csv", "differences.csv"):  # the figure's inputs, nothing else
+        table = workdir / "results" / "gpp" / name
+        (tmp_path / "results" / "gpp" / name).write_bytes(table.read_bytes())
     script = REPO / "workflow_scripts" / "plot_figure.py"
     run = subprocess.run(
         [sys.executable, str(script), "--rule", "figure_gpp_skill", "--configfile", str(TINY)],
