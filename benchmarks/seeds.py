@@ -327,22 +327,19 @@ def markdown(df: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
     return "\n".join([head, rule, *body])
 
 
+def git(*args: str) -> str:
+    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise OSError(done.stderr)
+    return done.stdout.strip()
+
+
 def commit() -> str:
+    """This checkout's commit, ``+dirty`` when tracked files differ from it."""
     try:
-        rev = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
+    except OSError:
         return "unknown"
 
 
