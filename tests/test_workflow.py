@@ -481,7 +481,8 @@ def test_tiny_report_embeds_every_figure_and_the_gpp_tables(tiny):
     embedded = dict(re.findall(r'filename=([^;"]+);base64,([A-Za-z0-9+/=]+)"', html))
     for name, path in figures.items():
         assert embedded[f"{name}.png"] == base64.b64encode(path.read_bytes()).decode(), name
-    assert {"metrics.csv", "summary.csv"} <= set(embedded)
+    tables = {"metrics.csv", "summary.csv", "differences.csv", "decomposition.csv"}
+    assert tables | {"image_quality.csv"} <= set(embedded)
     assert "rulegraph" in html and "figure_gpp_scatter" in html
 
 
