@@ -287,10 +287,8 @@ def collect(
 
 
 def site_classes(sites_path: str | Path) -> dict[str, str]:
-    """Tower -> IGBP class from the site table (``unknown`` where it has none)."""
+    """Tower -> IGBP class from the site table (a required column; ``unknown`` if empty)."""
     df = read_site_table(sites_path)
-    if "IGBP" not in df.columns:
-        return {}
     return {str(r.SITE_ID): str(r.IGBP) if pd.notna(r.IGBP) else "unknown" for r in df.itertuples()}
 
 
