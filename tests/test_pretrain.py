@@ -73,12 +73,20 @@ def test_pretraining_on_a_cube_beats_the_band_mean(products_cube, tmp_path):
     assert (res["visible"] < 0.6 * res["baseline"]).all(), (res["visible"], res["baseline"])
     curves = pd.read_csv(out.curves)
     assert curves["train_loss"].iloc[-1] < 0.7 * curves["train_loss"].iloc[0]
-    assert list(pd.read_csv(out.heldout).columns) == [
+    table = pd.read_csv(out.heldout)
+    assert list(table.columns) == [
         "band",
         "rmse_centre_visible",
         "rmse_centre_hidden",
         "rmse_band_mean",
+        "mae_centre_visible",
     ]
+    # the MAE is in reflectance: below the RMSE times the band's standard deviation (MAE <=
+    # RMSE), and of the order of that (not in normalised units, not zero)
+    norm_std = torch.load(out.encoder, weights_only=True)["norm_std"].numpy()
+    scaled = table["rmse_centre_visible"].to_numpy() * norm_std
+    assert (table["mae_centre_visible"] <= scaled + 1e-7).all()
+    assert (table["mae_centre_visible"] > 0.3 * scaled).all()
 
 
 def test_training_device_defaults_to_cuda_if_present_and_can_be_overridden(monkeypatch):

@@ -96,17 +96,25 @@ def build_models(channels: int, cfg: PretrainConfig) -> tuple[ContextEncoder, Ne
     return enc, dec
 
 
-def centre_rmse(
+def centre_errors(
     enc, dec, x: torch.Tensor, dt: torch.Tensor, cfg: PretrainConfig, hide_centre: bool
 ) -> np.ndarray:
-    """RMSE per band (normalised units) of the decoded central pixel-date."""
+    """Errors (N, C) of the decoded central pixel-date (normalised units, NaN where the
+    value is missing)."""
     c, k = cfg.size // 2, cfg.frames // 2
     inp = x.clone()
     if hide_centre:
         inp[:, k, :, c, c] = float("nan")
     with torch.no_grad():
         pred = dec(enc(inp, dt), dt)[:, k, :, c, c]
-    err = (pred - x[:, k, :, c, c]).cpu().numpy()
+    return (pred - x[:, k, :, c, c]).cpu().numpy()
+
+
+def centre_rmse(
+    enc, dec, x: torch.Tensor, dt: torch.Tensor, cfg: PretrainConfig, hide_centre: bool
+) -> np.ndarray:
+    """RMSE per band (normalised units) of the decoded central pixel-date."""
+    err = centre_errors(enc, dec, x, dt, cfg, hide_centre)
     return np.sqrt(np.nanmean(err**2, axis=0))
 
 
@@ -114,7 +122,7 @@ def centre_rmse(
 class PretrainOutputs:
     encoder: Path  # final weights + config + normalisation
     curves: Path  # per-epoch losses (CSV)
-    heldout: Path  # held-out central-pixel RMSE per band against the band-mean baseline
+    heldout: Path  # held-out central-pixel RMSE per band (normalised) and MAE (sensor units)
     checkpoint: Path  # last finished epoch, for resuming; removed when training completes
 
     @classmethod
@@ -242,8 +250,11 @@ class Pretraining(Stage):
 
     def finish(self, curves: list[dict]) -> tuple[pd.DataFrame, dict]:
         cfg, xv, dtv = self.cfg, self.xv, self.dtv
-        visible = centre_rmse(self.enc, self.dec, xv, dtv, cfg, hide_centre=False)
+        err_visible = centre_errors(self.enc, self.dec, xv, dtv, cfg, hide_centre=False)
+        visible = np.sqrt(np.nanmean(err_visible**2, axis=0))
         hidden = centre_rmse(self.enc, self.dec, xv, dtv, cfg, hide_centre=True)
+        # in the sensor's own units (S2 reflectance, S1 dB), as the paper reports it
+        mae_visible = np.nanmean(np.abs(err_visible), axis=0) * self.std
         # predicting each band's training mean gives, in normalised units, the held-out std
         centre_values = xv[:, cfg.frames // 2, :, cfg.size // 2, cfg.size // 2].cpu().numpy()
         baseline = np.nanstd(centre_values, axis=0)
@@ -253,6 +264,7 @@ class Pretraining(Stage):
                 "rmse_centre_visible": visible,
                 "rmse_centre_hidden": hidden,
                 "rmse_band_mean": baseline,
+                "mae_centre_visible": mae_visible,
             }
         )
         result = {"visible": visible, "hidden": hidden, "baseline": baseline, "curves": curves}
