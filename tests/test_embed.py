@@ -13,24 +13,63 @@ import pytest
 import torch
 
 from ecoembed.embed import dense
+from ecoembed.embed.baselines import linear_fill
 from ecoembed.embed.export import export_tile, read_window
 from ecoembed.embed.model import load_embedding_model
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.sentinel import S2_BAND_NAMES
 from ecoembed.io.timeaxis import day_numbers
 from ecoembed.io.zarrio import open_zarr
+from ecoembed.models import dense as window
 from ecoembed.models.checkpoint import untrained_checkpoint
-from ecoembed.train.fusion import _nearest_clear, encode_at
+from ecoembed.train.sampling import Centres, extract_neighbourhoods
 from ecoembed.train.series import SensorSeries
 
 SIZE, FRAMES, LATENT = 7, 5, 4
 ENCODER_SHA256 = {"s2": "0" * 64, "s1": "1" * 64}
 
 
+# Per-pixel references: one neighbourhood per code and brute-force searches, written
+# independently of the dense gathers that export and the fusion training share.
+@torch.no_grad()
+def encode_at(enc, s, t, r, c):
+    x, dt = extract_neighbourhoods(
+        s.values, s.day_of, Centres(t, r, c), size=enc.size, frames=enc.frames
+    )
+    return enc(torch.from_numpy(x), torch.from_numpy(dt)).numpy()
+
+
+def _nearest_clear(valid_px, t, k, lo, hi):
+    """Up to k // 2 clear dates before and after t (within lo..hi), nearest first."""
+    before = [u for u in range(t - 1, lo - 1, -1) if valid_px[u]][: k // 2]
+    after = [u for u in range(t + 1, hi + 1) if valid_px[u]][: k - k // 2]
+    return before + after
+
+
+def nearest_views(valid, t):
+    """(T, 1) clear views of one pixel, dates (1,) -> nearest clear index before, after."""
+    col = valid[:, 0]
+    before = [u for u in range(t[0] - 1, -1, -1) if col[u]]
+    after = [u for u in range(t[0] + 1, col.size) if col[u]]
+    return np.array([before[0] if before else -1]), np.array([after[0] if after else -1])
+
+
+def view_values(s, idx, t, r, c):
+    if idx[0] < 0:
+        return np.full((1, s.values.shape[1]), np.nan, np.float32), np.zeros(1, np.float32)
+    value = s.values[idx[0], :, r[0], c[0]][None].astype(np.float32)
+    return value, np.array([s.day_of[idx[0]] - s.day_of[t[0]]], np.float32)
+
+
 def random_checkpoint(path):
     """A fusion checkpoint in the trained format, with random weights (small model)."""
     ckpt = untrained_checkpoint(size=SIZE, frames=FRAMES, latent_dim=LATENT, embedding_dim=5)
     ckpt["encoder_sha256"] = ENCODER_SHA256  # as if trained from encoder files
+    # an untrained anchored head adds nothing (its last layer starts at zero): give it a
+    # correction, so that the tests see it
+    last = ckpt["fusion"]["anchored.net.4.weight"]
+    gen = torch.Generator().manual_seed(0)
+    ckpt["fusion"]["anchored.net.4.weight"] = 0.3 * torch.randn(last.shape, generator=gen)
     torch.save(ckpt, path)
     return path
 
@@ -67,7 +106,7 @@ def test_context_indices_match_a_brute_force_search():
     first_after = np.where(
         targets.s2_index >= 0, targets.s2_index + 1, np.searchsorted(days, targets.days, "right")
     )
-    idx, ok = dense.context_indices(dense.ClearRanks.of(clear), n_before, first_after, 4)
+    idx, ok = window.context_indices(window.ClearRanks.of(clear), n_before, first_after, 4)
     for d in range(0, 100, 7):
         for p in range(30):
             before = [t for t in range(20) if clear[t, p] and days[t] < targets.days[d]]
@@ -97,12 +136,12 @@ def test_dense_codes_equal_per_pixel_neighbourhoods(model):
     enc = model.encoders["s2"]
     w = series.s2.shape[3] - 2 * model.halo
     pixels = np.arange((series.s2.shape[2] - 2 * model.halo) * w)
-    feats = dense.stem_features(enc, series.s2, pixels)
-    days = torch.from_numpy(dense.padded_days(series.s2_days, FRAMES // 2)).float()
+    feats = window.stem_features(enc, series.s2, pixels)
+    days = torch.from_numpy(window.padded_days(series.s2_days, FRAMES // 2)).float()
     # interior dates (full temporal context), arbitrary pixels
     t = np.array([2, 5, 8, 11, 6])
     p = np.array([0, 17, 63, pixels.size - 1, 40])
-    got = dense.codes_at(enc, feats, days, t, p).numpy()
+    got = window.codes_at(enc, feats, days, t, p).numpy()
     ref = encode_at(
         enc,
         SensorSeries(series.s2, series.s2_days.astype(np.float32), None),
@@ -165,11 +204,47 @@ def test_fused_embedding_equals_the_training_inputs_per_pixel(model):
                     },
                 )
             np.testing.assert_allclose(prod.embedding[t, :, p], emb[0].numpy(), atol=1e-5)
-            want_s2 = model.denormalise("s2", dec["s2"].numpy(), axis=1)[0]
+            # the anchored reconstruction's views, with the training code's helpers
+            ta, ra, ca = np.array([t]), np.array([r]), np.array([c])
+            if clear[t]:
+                own = torch.from_numpy(series.s2[t, :, r, c][None])
+                views = (own, own, torch.zeros(1), torch.zeros(1))
+            else:
+                before, after = nearest_views(clear[:, None], ta)
+                (bv, bdt), (av, adt) = (view_values(ser2, i, ta, ra, ca) for i in (before, after))
+                views = tuple(torch.from_numpy(v) for v in (bv, av, bdt, adt))
+            with torch.no_grad():
+                rec = model.fusion.reconstruct(emb, dec["s2"], *views)
+            want_s2 = model.denormalise("s2", rec.numpy(), axis=1)[0]
             np.testing.assert_allclose(prod.s2[t, :, p], want_s2, atol=1e-5)
             assert prod.observed[t, p] == clear[t]
             checked += 1
     assert checked >= 4
+
+
+def test_untrained_anchored_reconstruction_is_linear_gap_filling(tmp_path):
+    """With its correction at zero (as it starts) the reconstruction is the linear
+    baseline of the same clear views: the observation on clear days, the interpolation
+    between the nearest clear days elsewhere, held beyond the first and last (on S2 dates
+    and on days between them alike)."""
+    path = tmp_path / "untrained.pt"
+    torch.save(
+        untrained_checkpoint(size=SIZE, frames=FRAMES, latent_dim=LATENT, embedding_dim=5), path
+    )
+    model = load_embedding_model(path)
+    series = random_series(np.random.default_rng(7))
+    first, last = int(series.s2_days[0]) - 3, int(series.s2_days[-1]) + 3
+    targets = dense.concat_targets(
+        dense.s2_date_targets(series.s2_days), dense.daily_targets(series.s2_days, first, last)
+    )
+    prod = dense.embed_window(model, series, targets)
+    core = window.core_values(series.s2, model.halo)
+    want = linear_fill(model.denormalise("s2", core, axis=1), series.s2_days, targets.days)
+    ok = np.isfinite(want).all(axis=1)
+    assert ok.mean() > 0.9 and (~prod.observed & ok).sum() > 200
+    np.testing.assert_allclose(
+        np.moveaxis(prod.s2, 1, 2)[ok], np.moveaxis(want, 1, 2)[ok], atol=2e-5
+    )
 
 
 def test_daily_product_equals_the_s2_date_product_on_s2_days(model):
@@ -408,3 +483,20 @@ def test_scores_compare_20m_bands_on_2x2_blocks():
     # B11 (20 m): 4 blocks, the first off by the block mean 0.1
     assert t.loc["B11", "n"] == 4 and t.loc["B11", "rmse"] == pytest.approx(0.05)
     assert t.loc["all", "rmse"] == pytest.approx(np.sqrt((0.01 + 0.0025) / 2))
+
+
+def test_nearest_acquisitions_match_a_brute_force_search():
+    rng = np.random.default_rng(0)
+    valid = rng.random((30, 50)) < 0.8
+    days = np.cumsum(rng.integers(3, 9, 30)).astype(float)
+    targets = np.linspace(days[0] - 10, days[-1] + 10, 40)
+    one, one_ok = window.nearest_acquisition(valid, days, targets)
+    idx, ok = window.nearest_acquisitions(valid, days, targets, 1)
+    np.testing.assert_array_equal(idx[..., 0][one_ok], one[one_ok])
+    idx, ok = window.nearest_acquisitions(valid, days, targets, 5)
+    for d in range(targets.size):
+        for p in range(valid.shape[1]):
+            v = np.flatnonzero(valid[:, p])
+            want = np.sort(np.abs(days[v] - targets[d]))[:5]
+            got = np.abs(days[idx[d, p][ok[d, p]]] - targets[d])
+            np.testing.assert_allclose(got, want)  # nearest first

@@ -98,3 +98,45 @@ def test_encoders_stay_bit_identical_while_fusion_trains():
         for k, v in e.state_dict().items():
             assert torch.equal(v, before[m][k]), (m, k)
     assert any(p.grad is not None for p in net.parameters())
+
+
+def test_several_tokens_of_another_sensor_absent_ones_ignored(net):
+    """S1 as N tokens: one present token equals the single-acquisition form, absent
+    tokens change nothing, and a second present token does."""
+    a = inputs()
+    code, dt = a["others"]["s1"]
+    g = torch.Generator().manual_seed(5)
+    extra = torch.randn(B, 2, LATENT, generator=g)
+    codes = torch.cat([code[:, None], extra], 1)
+    gaps = torch.stack([dt, dt + 6, dt - 6], 1)
+    one = torch.tensor([True, False, False]).expand(B, 3)
+    single = net(**a)[0]
+    b = dict(a, others={"s1": (codes, gaps, one)})
+    assert torch.allclose(net(**b)[0], single, atol=1e-6)
+    b["others"] = {"s1": (codes + torch.tensor([0.0, 4.0, 4.0])[None, :, None], gaps, one)}
+    assert torch.allclose(net(**b)[0], single, atol=1e-6)
+    b["others"] = {"s1": (codes, gaps, torch.ones(B, 3, dtype=torch.bool))}
+    assert not torch.allclose(net(**b)[0], single, atol=1e-4)
+
+
+def test_interpolated_views_are_linear_between_and_held_beyond():
+    from ecoembed.models.fusion import interpolate_views
+
+    before = torch.tensor([[0.0, 1.0], [2.0, 2.0], [float("nan")] * 2, [float("nan")] * 2])
+    after = torch.tensor([[1.0, 3.0], [float("nan")] * 2, [4.0, 5.0], [float("nan")] * 2])
+    dt_before = torch.tensor([-10.0, -3.0, 0.0, 0.0])
+    dt_after = torch.tensor([30.0, 0.0, 7.0, 0.0])
+    value, has = interpolate_views(before, after, dt_before, dt_after)
+    assert has.tolist() == [True, True, True, False]
+    torch.testing.assert_close(value[:3], torch.tensor([[0.25, 1.5], [2.0, 2.0], [4.0, 5.0]]))
+
+
+def test_an_untrained_anchored_head_adds_nothing_and_reads_the_embedding_detached(net):
+    emb = torch.randn(B, 7, requires_grad=True)
+    decoded = torch.randn(B, 10)
+    before, after = torch.randn(B, 10), torch.randn(B, 10)
+    dtb, dta = torch.full((B,), -5.0), torch.full((B,), 15.0)
+    out = net.reconstruct(emb, decoded, before, after, dtb, dta)
+    torch.testing.assert_close(out, before + 0.25 * (after - before))
+    out.sum().backward()
+    assert emb.grad is None

@@ -262,3 +262,86 @@ def test_one_invocation_retrains_the_fusion_after_a_pretraining_change(tmp_path)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     planned = re.findall(r"^rule (\w+):", plan.stdout, re.MULTILINE)
     assert sorted(planned) == ["pretrain", "pretrain", "train_fusion"], plan.stdout
+
+
+def test_window_examples_equal_a_per_pixel_construction():
+    """The densely computed examples of a window (codes, context, S1, the anchored
+    reconstruction's views) against one neighbourhood per code and brute-force searches,
+    on examples far enough from the series' ends and the tile edge for those."""
+    from ecoembed.models import ContextEncoder
+    from ecoembed.train.fusion import WINDOW_PX, window_examples
+    from ecoembed.train.series import SensorSeries
+    from tests.test_embed import _nearest_clear, encode_at
+
+    rng = np.random.default_rng(11)
+    size, frames = 7, 5
+    torch.manual_seed(0)
+    enc2 = ContextEncoder(10, size=size, frames=frames, latent_dim=4).eval()
+    enc1 = ContextEncoder(2, size=size, frames=frames, latent_dim=4).eval()
+    t2, t1, h, w = 24, 20, 48, 44
+    s2v = rng.normal(size=(t2, 10, h, w)).astype(np.float32)
+    s2v[np.broadcast_to((rng.random((t2, 1, h, w)) < 0.4), s2v.shape)] = np.nan
+    s1v = rng.normal(size=(t1, 2, h, w)).astype(np.float32)
+    s2_days = (np.cumsum(rng.integers(3, 8, t2)) + 8000.4).astype(np.float32)
+    s1_days = (np.cumsum(rng.integers(4, 10, t1)) + 7998.7).astype(np.float32)
+    dates = pd.DatetimeIndex(pd.Timestamp("1990-01-01") + pd.to_timedelta(s2_days, "D"))
+    s2 = SensorSeries(s2v, s2_days, dates)
+    s1 = SensorSeries(s1v, s1_days, pd.DatetimeIndex(dates[:1].repeat(t1)))
+    row, col = 9, 6
+    ex = window_examples(s2, s1, enc2, enc1, FusionConfig(context_dates=4), row, col, rng)
+    assert ex is not None and ex["day_code"].shape[0] > 100
+    half = frames // 2
+    checked = 0
+    for i in range(ex["day_code"].shape[0]):
+        target = ex["s2_target"][i]
+        # find the example's pixel and date from its target values (random, so unique)
+        hit = np.argwhere(
+            np.all(
+                s2v[:, :, row : row + WINDOW_PX, col : col + WINDOW_PX].transpose(0, 2, 3, 1)
+                == target,
+                axis=-1,
+            )
+        )
+        assert len(hit) == 1
+        t, r, c = hit[0][0], hit[0][1] + row, hit[0][2] + col
+        clear = np.isfinite(s2v[:, :, r, c]).all(axis=1)
+        near = _nearest_clear(clear, t, 4, 0, t2 - 1)
+        np.testing.assert_allclose(
+            ex["ctx_dt"][i][ex["ctx_ok"][i]], s2_days[near] - s2_days[t], atol=1e-3
+        )
+        before = [u for u in range(t - 1, -1, -1) if clear[u]]
+        after = [u for u in range(t + 1, t2) if clear[u]]
+        if before:
+            np.testing.assert_array_equal(ex["before_value"][i], s2v[before[0], :, r, c])
+        else:
+            assert np.isnan(ex["before_value"][i]).all()
+        if after:
+            assert ex["after_dt"][i] == pytest.approx(s2_days[after[0]] - s2_days[t], abs=1e-3)
+        s1_t = int(np.argmin(np.abs(s1_days - s2_days[t])))
+        assert ex["s1_dt"][i] == pytest.approx(s1_days[s1_t] - s2_days[t], abs=1e-3)
+        full = all(half <= u < t2 - half for u in [t, *near]) and half <= s1_t < t1 - half
+        inside = size // 2 <= r < h - size // 2 and size // 2 <= c < w - size // 2
+        if not (full and inside):
+            continue
+        rr, cc = np.array([r]), np.array([c])
+        np.testing.assert_allclose(
+            ex["day_code"][i], encode_at(enc2, s2, np.array([t]), rr, cc)[0], atol=1e-5
+        )
+        ctx = encode_at(enc2, s2, np.array(near), rr.repeat(len(near)), cc.repeat(len(near)))
+        np.testing.assert_allclose(ex["ctx_code"][i][ex["ctx_ok"][i]], ctx, atol=1e-5)
+        np.testing.assert_allclose(
+            ex["s1_code"][i], encode_at(enc1, s1, np.array([s1_t]), rr, cc)[0], atol=1e-5
+        )
+        checked += 1
+    assert checked >= 20
+
+
+def test_a_cosine_schedule_falls_from_the_base_rate_to_its_floor():
+    from ecoembed.train.loop import LR_FLOOR, epoch_lr
+
+    rates = [epoch_lr(0.01, e, 5, "cosine") for e in range(5)]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] == pytest.approx(0.01 * LR_FLOOR)
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert epoch_lr(0.01, 3, 5, "constant") == 0.01
+    with pytest.raises(ValueError, match="schedule"):
+        epoch_lr(0.01, 0, 5, "step")

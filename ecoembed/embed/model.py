@@ -33,6 +33,7 @@ class EmbeddingModel:
     norm: dict[str, tuple[np.ndarray, np.ndarray]]  # sensor -> (mean, std) per band
     channels: dict[str, list[str]]  # sensor -> band names, in the cube's order
     context_dates: int
+    other_tokens: int  # acquisitions of each other sensor given to the fusion
     provenance: dict = field(default_factory=dict)  # checkpoint hashes, training config
 
     @property
@@ -87,6 +88,7 @@ def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -
         )
         fusion.load_state_dict(state["fusion"])
         context_dates = int(cfg["context_dates"])
+        other_tokens = int(cfg["other_tokens"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise InputDataError(path, f"fusion checkpoint does not fit its model ({exc})") from None
     fusion.eval()
@@ -105,6 +107,7 @@ def load_embedding_model(path: str | Path, device: str | torch.device = "cpu") -
         norm=norm,
         channels={m: list(state["channels"][m]) for m in SENSOR_NAMES},
         context_dates=context_dates,
+        other_tokens=other_tokens,
         provenance=provenance,
     )
     return model.to(device)

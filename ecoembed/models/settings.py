@@ -34,8 +34,10 @@ class FusionConfig:
     epochs: int = 8
     batch_size: int = 256
     lr: float = 2e-3
+    lr_schedule: str = "constant"  # or "cosine" (ecoembed.train.loop.epoch_lr)
     examples_per_tile: int = 2000
     context_dates: int = 4  # clear S2 dates, half before and half after the day
+    other_tokens: int = 1  # acquisitions of each other sensor (S1) nearest the day
     p_hide: float = 0.5
     consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
     code_weight: float = 3.0  # weight of decoding each sensor's standardised code from z

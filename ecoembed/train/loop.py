@@ -22,6 +22,7 @@ rank 0 logs and writes.
 from __future__ import annotations
 
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class Stage(ABC):
     title: str  # what it is in the log ("s2 pretraining", "fusion training")
     opt: torch.optim.Optimizer
     n_batches: int  # per epoch
+    base_lr: float = 0.0  # the optimiser's rate at the start (with a "cosine" schedule)
+    schedule: str = "constant"  # or "cosine": set per epoch by ``fit`` (``epoch_lr``)
 
     @abstractmethod
     def restore(self, resume: dict) -> None:
@@ -91,6 +94,21 @@ class Stage(ABC):
         """The trained model's checkpoint (see ecoembed.models.checkpoint)."""
 
 
+LR_FLOOR = 0.05  # a cosine schedule ends at this share of the base rate
+
+
+def epoch_lr(base: float, epoch: int, epochs: int, schedule: str) -> float:
+    """The learning rate of an epoch: ``base`` throughout ("constant"), or half a cosine
+    from ``base`` down to ``LR_FLOOR * base`` on the last epoch ("cosine"). A function of
+    the epoch alone, so that a resumed run goes on at the rate it stopped at."""
+    if schedule == "constant" or epochs <= 1:
+        return base
+    if schedule != "cosine":
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}")
+    share = 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
+    return base * (LR_FLOOR + (1 - LR_FLOOR) * share)
+
+
 def fit(
     build: Callable[[], Stage],
     run: dict,
@@ -116,6 +134,9 @@ def fit(
         start, curves = resume["epoch"] + 1, resume["curves"]
         dp.info(log, "resuming %s after epoch %d", stage.title, start)
     for epoch in range(start, epochs):
+        if stage.schedule != "constant":
+            for group in stage.opt.param_groups:
+                group["lr"] = epoch_lr(stage.base_lr, epoch, epochs, stage.schedule)
         stage.begin_epoch(np.random.default_rng([seed, epoch]))
         desc = f"{stage.label} epoch {epoch + 1}/{epochs}"
         curves.append(stage.end_epoch(epoch, train_epoch(stage, desc, dp, progress)))
