@@ -500,3 +500,39 @@ def test_nearest_acquisitions_match_a_brute_force_search():
             want = np.sort(np.abs(days[v] - targets[d]))[:5]
             got = np.abs(days[idx[d, p][ok[d, p]]] - targets[d])
             np.testing.assert_allclose(got, want)  # nearest first
+
+
+def test_dense_codes_with_the_centre_skip_equal_per_pixel_neighbourhoods():
+    """With ``centre_skip`` the temporal module also reads each frame's own pixel: dense
+    codes (window stem + the window's own values) still equal one neighbourhood per code,
+    and the code now changes with the central pixel alone."""
+    from ecoembed.models import ContextEncoder
+
+    torch.manual_seed(3)
+    enc = ContextEncoder(10, size=SIZE, frames=FRAMES, latent_dim=LATENT, centre_skip=True).eval()
+    series = random_series(np.random.default_rng(5))
+    halo = SIZE // 2
+    w = series.s2.shape[3] - 2 * halo
+    pixels = np.arange((series.s2.shape[2] - 2 * halo) * w)
+    feats = window.stem_features(enc, series.s2, pixels)
+    days = torch.from_numpy(window.padded_days(series.s2_days, FRAMES // 2)).float()
+    t = np.array([2, 5, 8, 11, 6])
+    p = np.array([0, 17, 63, pixels.size - 1, 40])
+    got = window.codes_at(enc, feats, days, t, p).numpy()
+    s = SensorSeries(series.s2, series.s2_days.astype(np.float32), None)
+    ref = encode_at(enc, s, t, p // w + halo, p % w + halo)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    # the centre alone moves the code (it would not through a stem that ignored it)
+    x, dt = extract_neighbourhoods(
+        series.s2,
+        s.day_of,
+        Centres(t[:1], p[:1] // w + halo, p[:1] % w + halo),
+        size=SIZE,
+        frames=FRAMES,
+    )
+    y = x.copy()
+    y[:, FRAMES // 2, :, halo, halo] += 1.0
+    with torch.no_grad():
+        a = enc(torch.from_numpy(np.nan_to_num(x)), torch.from_numpy(dt))
+        b = enc(torch.from_numpy(np.nan_to_num(y)), torch.from_numpy(dt))
+    assert not torch.allclose(a, b, atol=1e-4)

@@ -158,7 +158,11 @@ def encoder_from_state(state: dict) -> ContextEncoder:
     """The frozen encoder of a stage-1 checkpoint (or of its record)."""
     cfg = state["config"]
     enc = ContextEncoder(
-        state["channels"], size=cfg["size"], frames=cfg["frames"], latent_dim=cfg["latent_dim"]
+        state["channels"],
+        size=cfg["size"],
+        frames=cfg["frames"],
+        latent_dim=cfg["latent_dim"],
+        centre_skip=bool(cfg.get("centre_skip", False)),  # absent: made before the option
     )
     enc.load_state_dict(state["encoder"])
     return freeze(enc)
@@ -245,11 +249,18 @@ def untrained_checkpoint(
     bands = {name: list(s.channels) for name, s in SENSORS.items()}
     states = {}
     for name, names in bands.items():
-        enc = ContextEncoder(len(names), size=size, frames=frames, latent_dim=latent_dim)
+        cfg = PretrainConfig(size=size, frames=frames, latent_dim=latent_dim)
+        enc = ContextEncoder(
+            len(names),
+            size=size,
+            frames=frames,
+            latent_dim=latent_dim,
+            centre_skip=cfg.centre_skip,
+        )
         mean, std = _TYPICAL_NORM[name]
         states[name] = {
             "modality": name,
-            "config": asdict(PretrainConfig(size=size, frames=frames, latent_dim=latent_dim)),
+            "config": asdict(cfg),
             "encoder": enc.state_dict(),
             "channels": len(names),
             "norm_mean": torch.full((len(names),), mean, dtype=torch.float32),

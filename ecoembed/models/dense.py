@@ -41,18 +41,18 @@ def stem_features(
     device = next(enc.parameters()).device
     t_len, c, hh, ww = values.shape
     n_frames = t_len + 2 * half
-    f = enc.stem.net[-1].out_channels
+    f = enc.feature_channels
     out = torch.empty((pixels.size, n_frames, f), device=device)
     pix = torch.from_numpy(pixels).to(device)
     missing = torch.full((1, c, hh, ww), float("nan"), device=device)
     with torch.no_grad():
         # a missing frame's features do not depend on where it is: compute them once
-        blank = enc.stem(missing).flatten(2)[0][:, pix].T
+        blank = enc.frame_features(missing).flatten(2)[0][:, pix].T
         out[:, :half] = blank[:, None]
         out[:, half + t_len :] = blank[:, None]
         for t0 in range(0, t_len, frame_batch):
             x = torch.from_numpy(values[t0 : t0 + frame_batch]).to(device)
-            feats = enc.stem(x).flatten(2)[:, :, pix]  # (b, F, P)
+            feats = enc.frame_features(x).flatten(2)[:, :, pix]  # (b, F, P)
             out[:, half + t0 : half + t0 + x.shape[0]] = feats.permute(2, 0, 1)
     return out
 

@@ -117,6 +117,11 @@ class TemporalEncoder(nn.Module):
 
 
 class ContextEncoder(nn.Module):
+    """``centre_skip``: the temporal module also reads each frame's central pixel values
+    (and validity) beside the stem's features, so that the pixel's own spectrum reaches
+    the code directly instead of through four convolutions that mix it with 224
+    neighbours (the authors keep a 4 x 4 spatial map per frame for the same reason)."""
+
     def __init__(
         self,
         in_channels: int,
@@ -126,13 +131,27 @@ class ContextEncoder(nn.Module):
         latent_dim: int = 7,
         stem_channels: int = 32,
         hidden: int = 64,
+        centre_skip: bool = False,
     ) -> None:
         super().__init__()
         if frames % 2 == 0:
             raise ValueError(f"frames must be odd (a central date), got {frames}")
         self.in_channels, self.size, self.frames = in_channels, size, frames
+        self.centre_skip = centre_skip
         self.stem = SpatialStem(in_channels, size, stem_channels)
-        self.temporal = TemporalEncoder(stem_channels, latent_dim, hidden)
+        self.feature_channels = stem_channels + (in_channels + 1 if centre_skip else 0)
+        self.temporal = TemporalEncoder(self.feature_channels, latent_dim, hidden)
+
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W), NaN for missing -> (N, feature_channels, H - size + 1, ...): the
+        stem's features of every pixel with full context, with its own values if
+        ``centre_skip``."""
+        feats = self.stem(x)
+        if not self.centre_skip:
+            return feats
+        half = self.size // 2
+        own = with_validity(x)[..., half : x.shape[-2] - half, half : x.shape[-1] - half]
+        return torch.cat([feats, own], dim=-3)
 
     def forward(self, patches: torch.Tensor, dt_days: torch.Tensor) -> torch.Tensor:
         """Codes of the central pixel-dates of neighbourhoods.
@@ -145,7 +164,7 @@ class ContextEncoder(nn.Module):
                 f"expected (B, {self.frames}, C, {self.size}, {self.size}) "
                 f"neighbourhoods, got {tuple(patches.shape)}"
             )
-        feats = self.stem(patches.reshape(b * t, c, h, w)).reshape(b, t, -1)
+        feats = self.frame_features(patches.reshape(b * t, c, h, w)).reshape(b, t, -1)
         return self.temporal(feats, dt_days)
 
     @torch.no_grad()
@@ -158,7 +177,7 @@ class ContextEncoder(nn.Module):
         Returns (latent, H - size + 1, W - size + 1): the stem runs once per frame over the
         whole window; the temporal module runs on batches of pixels.
         """
-        feats = self.stem(frames)  # (T, F, H', W')
+        feats = self.frame_features(frames)  # (T, F, H', W')
         t, f, h, w = feats.shape
         per_pixel = feats.permute(2, 3, 0, 1).reshape(h * w, t, f)
         codes = torch.cat(

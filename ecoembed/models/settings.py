@@ -17,12 +17,14 @@ class PretrainConfig:
     size: int = 15
     frames: int = 11
     latent_dim: int = 7
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 128
     lr: float = 2e-3
+    lr_schedule: str = "cosine"  # or "constant" (ecoembed.train.loop.epoch_lr)
     examples_per_tile: int = 2000
     p_frame: float = 0.15
-    p_centre: float = 0.5
+    p_centre: float = 0.0
+    centre_skip: bool = True  # the central pixel's values also go to the temporal module
     seed: int = 42
 
 
@@ -31,11 +33,11 @@ class FusionConfig:
     """Stage 2: the fusion network over the frozen encoders."""
 
     embedding_dim: int = 7
-    epochs: int = 8
+    epochs: int = 20
     batch_size: int = 256
     lr: float = 2e-3
-    lr_schedule: str = "constant"  # or "cosine" (ecoembed.train.loop.epoch_lr)
-    examples_per_tile: int = 2000
+    lr_schedule: str = "cosine"  # or "constant" (ecoembed.train.loop.epoch_lr)
+    examples_per_tile: int = 8000
     context_dates: int = 4  # clear S2 dates, half before and half after the day
     other_tokens: int = 1  # acquisitions of each other sensor (S1) nearest the day
     p_hide: float = 0.5

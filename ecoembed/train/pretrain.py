@@ -91,7 +91,13 @@ class Autoencoder(nn.Module):
 
 def build_models(channels: int, cfg: PretrainConfig) -> tuple[ContextEncoder, NeighbourhoodDecoder]:
     torch.manual_seed(cfg.seed)
-    enc = ContextEncoder(channels, size=cfg.size, frames=cfg.frames, latent_dim=cfg.latent_dim)
+    enc = ContextEncoder(
+        channels,
+        size=cfg.size,
+        frames=cfg.frames,
+        latent_dim=cfg.latent_dim,
+        centre_skip=cfg.centre_skip,
+    )
     dec = NeighbourhoodDecoder(channels, size=cfg.size, latent_dim=cfg.latent_dim)
     return enc, dec
 
@@ -186,6 +192,7 @@ class Pretraining(Stage):
         self.model = dp.wrap(Autoencoder(self.enc, self.dec))
         params = list(self.enc.parameters()) + list(self.dec.parameters())
         self.opt = torch.optim.Adam(params, lr=cfg.lr)
+        self.base_lr, self.schedule = cfg.lr, cfg.lr_schedule
         self.context = context_weights(cfg.size, cfg.frames).to(device)
         self.xv, self.dtv = (torch.from_numpy(a).to(device) for a in cut(self.norm, val_idx, cfg))
         self.n_batches = math.ceil(len(self.train_idx) / cfg.batch_size)
