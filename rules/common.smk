@@ -167,6 +167,7 @@ def pretrain_params(wildcards):
         "latent_dim": config["latent_dim"],
         "seed": config["seed"],
         **config["pretrain"],
+        "centre_skip": wildcards.modality in config["pretrain"]["centre_skip"],
     }
 
 
