@@ -314,6 +314,61 @@ def image_spread(images: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# Issue 24's targets: (what, subset or pair, comparison, bound), checked on the means over
+# seeds. Reconstruction: fused RMSE against linear interpolation's (a ratio) or alone;
+# GPP: the paired R² difference of two sets (headline model and split).
+RECONSTRUCTION_TARGETS = (
+    ("under true cloud: fused / linear", "s2_dates", "cloud", "ratio", 0.8),
+    ("clear dates: fused RMSE", "s2_dates", "clear", "value", 0.008),
+    ("event during a cloud gap: fused / linear", "s2_dates", "after_unseen_event", "ratio", 0.6),
+    ("days without any S2 acquisition: fused / linear", "no_s2_days", "all", "ratio", 0.8),
+)
+GPP_TARGETS = (
+    ("fused − s2 (ΔR² >= 0.03, resolved in every seed)", "fused", "s2", 0.03, True),
+    ("fused+met − s2_bands+met (ΔR² >= 0)", "fused+met", "s2_bands+met", 0.0, False),
+    ("fused − fused_interp (ΔR² >= 0)", "fused", "fused_interp", 0.0, False),
+)
+
+
+def targets_table(recon: pd.DataFrame, diffs: pd.DataFrame) -> pd.DataFrame:
+    """Each target of issue 24 per world: the measured value (mean over seeds) and met."""
+    rows = []
+    if not recon.empty:
+        pooled = recon[(recon["tile"] == "all") & (recon["band"] == "all")]
+        for world, g in pooled.groupby("world_seed", sort=False):
+            mean = g.groupby(["period", "subset", "method"])["rmse"].mean()
+            for label, period, subset, kind, bound in RECONSTRUCTION_TARGETS:
+                fused = mean.get((period, subset, "fused"), np.nan)
+                value = (
+                    fused / mean.get((period, subset, "linear"), np.nan)
+                    if kind == "ratio"
+                    else fused
+                )
+                rows.append(
+                    {
+                        "world_seed": world,
+                        "target": label,
+                        "value": value,
+                        "met": bool(value <= bound),
+                    }
+                )
+    d = diffs[(diffs["model"] == HEADLINE_MODEL) & (diffs["split"] == HEADLINE_SPLIT)]
+    for world, g in d.groupby("world_seed", sort=False):
+        for label, first, second, bound, resolved in GPP_TARGETS:
+            pair = g[(g["input_set"] == first) & (g["other"] == second)]
+            if pair.empty:
+                continue
+            value = float(pair["r2_diff"].mean())
+            ok = value >= bound
+            if resolved:
+                ok = ok and bool(pair["resolved"].astype(str).str.lower().eq("true").all())
+            rows.append({"world_seed": world, "target": label, "value": value, "met": ok})
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["met"] = table["met"].map({True: "yes", False: "no"})
+    return table
+
+
 def markdown(df: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
     head = "| " + " | ".join(columns.values()) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
@@ -356,6 +411,16 @@ def summary_markdown(
         f"seeds {stamp['seeds']}, {stamp['cores']} cores; {stamp['timing']}.\n"
     )
     parts = [head]
+    t = targets_table(recon, diffs)
+    if len(t):
+        parts.append(
+            "Issue 24's targets, on the means over seeds\n\n"
+            + markdown(
+                t,
+                {"world_seed": "world", "target": "target", "value": "measured", "met": "met"},
+                digits=3,
+            )
+        )
     s = skill_spread(skill)
     s = s[(s["model"] == HEADLINE_MODEL) & (s["split"] == HEADLINE_SPLIT)]
     parts.append(
