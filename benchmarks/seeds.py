@@ -418,7 +418,7 @@ def summary_markdown(
             + markdown(
                 t,
                 {"world_seed": "world", "target": "target", "value": "measured", "met": "met"},
-                digits=3,
+                digits=4,
             )
         )
     s = skill_spread(skill)
