@@ -138,7 +138,11 @@ def test_mock_snakemake_is_the_job_of_the_dag(tmp_path, monkeypatch):
         "latent_dim": cfg["latent_dim"],
         "seed": cfg["seed"],
         **cfg["pretrain"],
+        "centre_skip": False,  # the config's list of sensors names S2 only
     }
+    assert cfg["pretrain"]["centre_skip"] == ["s2"]
+    s2 = _common.by_hand("pretrain", ["modality=s2", "--configfile", str(TINY)])
+    assert s2.params.cfg["centre_skip"] is True
     assert list(pretrain.input.cubes) == ["results/cube/tile00.zarr"]
     assert not (tmp_path / "results").exists()  # nothing run, nothing written
 
