@@ -11,8 +11,9 @@ Products:
 * ``embeddings``: ``embedding`` (time, dim, y, x) on the tile's S2 dates and ``observed``
   (time, y, x), True where the pixel had a clear S2 view that day (else the embedding is
   reconstructed from the S2 context and S1);
-* ``reconstruction``: ``s2`` (time, band, y, x), the reflectance decoded from the
-  embedding: a gap-free, cloud-free reflectance cube (and ``observed``);
+* ``reconstruction``: ``s2`` (time, band, y, x), the anchored reconstruction
+  (``FusionNetwork.reconstruct``: the pixel's clear views interpolated and corrected from
+  the embedding): a gap-free, cloud-free reflectance cube (and ``observed``);
 * ``daily`` (optional): ``embedding`` (day, dim, y, x) and ``observed`` on every calendar
   day of the tile's series.
 
@@ -169,7 +170,11 @@ def embedding_template(
 
 
 def reconstruction_template(cube: xr.Dataset, attrs: dict) -> tuple[xr.Dataset, dict]:
-    s2_attrs = {"long_name": "surface reflectance decoded from the fused embedding", "units": "1"}
+    s2_attrs = {
+        "long_name": "cloud-free surface reflectance: the pixel's clear views "
+        "interpolated and corrected from the fused embedding",
+        "units": "1",
+    }
     return _template(
         cube,
         {"time": cube["time"].values, "band": cube["band"].values},
