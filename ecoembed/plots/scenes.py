@@ -131,7 +131,7 @@ def plot_reconstruction(
     axes[0].contour(valid, levels=[0.5], colors="#D55E00", linewidths=0.6)
     image_axes(axes[0], f"observed {when:%Y-%m-%d}\n(orange: edge of the clear mask)")
     axes[1].imshow(s2_true_colour(recon), interpolation="nearest")
-    image_axes(axes[1], "reconstructed from the fused embedding")
+    image_axes(axes[1], "fused reconstruction (clear views + embedding)")
     axes[2].imshow(s2_true_colour(clear_truth), interpolation="nearest")
     image_axes(axes[2], "truth: clear-sky reflectance")
     vmax = float(np.nanpercentile(err, 99))
