@@ -3,25 +3,16 @@ runs' own tables, a target met only where the bound holds."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import runpy
 from pathlib import Path
 
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_seeds():
-    spec = importlib.util.spec_from_file_location("seeds", REPO / "benchmarks" / "seeds.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["seeds"] = module
-    spec.loader.exec_module(module)
-    return module
+SEEDS = runpy.run_path(str(REPO / "benchmarks" / "seeds.py"))  # the script's globals
 
 
 def test_targets_are_computed_from_the_means_over_seeds():
-    seeds = load_seeds()
     recon = pd.DataFrame(
         [
             {
@@ -70,7 +61,7 @@ def test_targets_are_computed_from_the_means_over_seeds():
             )
         ]
     )
-    table = seeds.targets_table(recon, diffs).set_index("target")
+    table = SEEDS["targets_table"](recon, diffs).set_index("target")
     cloud = table.loc["under true cloud: fused / linear"]
     assert abs(cloud["value"] - 0.011 / 0.020) < 1e-12 and cloud["met"] == "yes"
     clear = table.loc["clear dates: fused RMSE"]
