@@ -125,14 +125,15 @@ def test_consistency_brings_reconstructed_days_onto_observed_ones(stage1, tmp_pa
     series, paths = stage1
     gaps = {}
     for weight in (0.0, 1.0):
-        cfg = FusionConfig(epochs=4, batch_size=64, examples_per_tile=800, consistency=weight)
+        cfg = FusionConfig(epochs=6, batch_size=64, examples_per_tile=800, consistency=weight)
         out = FusionOutputs.in_dir(tmp_path / str(weight))
         res = train_fusion(series["s2"], series["s1"], paths, out, cfg, progress=False)
         curves = pd.read_csv(out.curves)
         gaps[weight] = curves[["heldout_embedding_gap", "heldout_embedding_offset"]].iloc[-1]
         s2 = res["figures"][res["figures"]["sensor"] == "s2"]
-        assert (s2["rmse_day_hidden"] < s2["rmse_band_mean"]).all()
-    assert gaps[1.0]["heldout_embedding_offset"] < 0.75 * gaps[0.0]["heldout_embedding_offset"]
+        # a brief training; hidden days lie in simulated clouds as long as the world's
+        assert s2["rmse_day_hidden"].mean() < 0.9 * s2["rmse_band_mean"].mean()
+    assert gaps[1.0]["heldout_embedding_offset"] < 0.75 * gaps[0.0]["heldout_embedding_offset"], gaps
 
 
 def test_code_loss_keeps_more_of_each_sensors_code(stage1, tmp_path):
@@ -336,6 +337,90 @@ def test_window_examples_equal_a_per_pixel_construction():
     assert checked >= 20
 
 
+def test_hidden_examples_see_nothing_of_their_cloud_run():
+    """The cloudy-day inputs of a window's examples equal a per-pixel construction on the
+    series with the example's run of dates set to NaN everywhere: context dates and views
+    outside the run, their codes from frames in which the run is missing; so no context
+    code holds the hidden day's values (which the clear-day context codes do)."""
+    from ecoembed.models import ContextEncoder
+    from ecoembed.train.fusion import WINDOW_PX, window_examples
+    from ecoembed.train.series import SensorSeries
+    from tests.test_embed import _nearest_clear, encode_at
+
+    rng = np.random.default_rng(5)
+    size, frames = 7, 5
+    torch.manual_seed(0)
+    enc2 = ContextEncoder(10, size=size, frames=frames, latent_dim=4).eval()
+    enc1 = ContextEncoder(2, size=size, frames=frames, latent_dim=4).eval()
+    t2, t1, h, w = 30, 24, 44, 44
+    s2v = rng.normal(size=(t2, 10, h, w)).astype(np.float32)
+    s2v[np.broadcast_to((rng.random((t2, 1, h, w)) < 0.3), s2v.shape)] = np.nan
+    s1v = rng.normal(size=(t1, 2, h, w)).astype(np.float32)
+    s2_days = (np.cumsum(rng.integers(3, 8, t2)) + 8000.4).astype(np.float32)
+    s1_days = (np.cumsum(rng.integers(4, 10, t1)) + 7998.7).astype(np.float32)
+    dates = pd.DatetimeIndex(pd.Timestamp("1990-01-01") + pd.to_timedelta(s2_days, "D"))
+    s2 = SensorSeries(s2v, s2_days, dates)
+    s1 = SensorSeries(s1v, s1_days, pd.DatetimeIndex(dates[:1].repeat(t1)))
+    row, col = 6, 6
+    ex = window_examples(s2, s1, enc2, enc1, FusionConfig(context_dates=4), row, col, rng)
+    lengths = ex["run_hi"] - ex["run_lo"] + 1
+    assert lengths.min() == 1 and lengths.max() > 1
+    # every run is as long as one of the window's cloud gaps (brute force)
+    window = np.isfinite(s2v[:, :, row : row + WINDOW_PX, col : col + WINDOW_PX]).all(axis=1)
+    gaps = set()
+    for px in window.reshape(t2, -1).T:
+        run = 0
+        for ok in [*px, True]:
+            if ok and run:
+                gaps.add(run)
+            run = 0 if ok else run + 1
+    cut = (ex["run_lo"] == 0) | (ex["run_hi"] == t2 - 1)  # cut at the series' ends
+    assert set(lengths[~cut].tolist()) <= gaps
+    half = frames // 2
+    checked = leaked = 0
+    for i in range(ex["day_code"].shape[0]):
+        hit = np.argwhere(
+            np.all(
+                s2v[:, :, row : row + WINDOW_PX, col : col + WINDOW_PX].transpose(0, 2, 3, 1)
+                == ex["s2_target"][i],
+                axis=-1,
+            )
+        )
+        t, r, c = hit[0][0], hit[0][1] + row, hit[0][2] + col
+        lo, hi = int(ex["run_lo"][i]), int(ex["run_hi"][i])
+        assert lo <= t <= hi
+        masked = s2v.copy()
+        masked[lo : hi + 1] = np.nan
+        clear = np.isfinite(masked[:, :, r, c]).all(axis=1)
+        near = _nearest_clear(clear, t, 4, 0, t2 - 1)
+        assert not any(lo <= u <= hi for u in near)
+        np.testing.assert_allclose(
+            ex["hid_ctx_dt"][i][ex["hid_ctx_ok"][i]], s2_days[near] - s2_days[t], atol=1e-3
+        )
+        before = [u for u in range(lo - 1, -1, -1) if clear[u]]
+        after = [u for u in range(hi + 1, t2) if clear[u]]
+        for name, side in (("before", before), ("after", after)):
+            if side:
+                np.testing.assert_array_equal(ex[f"hid_{name}_value"][i], s2v[side[0], :, r, c])
+                assert ex[f"hid_{name}_dt"][i] == pytest.approx(
+                    s2_days[side[0]] - s2_days[t], abs=1e-3
+                )
+            else:
+                assert np.isnan(ex[f"hid_{name}_value"][i]).all()
+        full = all(half <= u < t2 - half for u in near)
+        inside = size // 2 <= r < h - size // 2 and size // 2 <= c < w - size // 2
+        if not (full and inside and near):
+            continue
+        rr, cc = np.array([r]).repeat(len(near)), np.array([c]).repeat(len(near))
+        hidden = SensorSeries(masked, s2_days, dates)
+        ctx = ex["hid_ctx_code"][i][ex["hid_ctx_ok"][i]]
+        np.testing.assert_allclose(ctx, encode_at(enc2, hidden, np.array(near), rr, cc), atol=1e-5)
+        seen = encode_at(enc2, s2, np.array(near), rr, cc)  # the day's values in the frames
+        leaked += int(not np.allclose(ctx, seen, atol=1e-3))
+        checked += 1
+    assert checked >= 20 and leaked >= checked // 2
+
+
 def test_a_cosine_schedule_falls_from_the_base_rate_to_its_floor():
     from ecoembed.train.loop import LR_FLOOR, epoch_lr
 
@@ -345,3 +430,16 @@ def test_a_cosine_schedule_falls_from_the_base_rate_to_its_floor():
     assert epoch_lr(0.01, 3, 5, "constant") == 0.01
     with pytest.raises(ValueError, match="schedule"):
         epoch_lr(0.01, 0, 5, "step")
+
+
+def test_cloud_runs_are_each_cloudy_dates_place_in_its_gap():
+    from ecoembed.train.fusion import cloud_runs
+
+    clear = np.array(
+        [[1, 0, 0], [0, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]], bool
+    )  # pixel 2 never clear: beyond the tile edge, left out
+    place, length = cloud_runs(clear)
+    # pixel 0: dates 1-2 (a gap of 2), date 4 (cut at the end, 1); pixel 1: dates 0-1 (2), 4 (1)
+    assert sorted(zip(place.tolist(), length.tolist(), strict=True)) == sorted(
+        [(0, 2), (1, 2), (0, 1), (0, 2), (1, 2), (0, 1)]
+    )

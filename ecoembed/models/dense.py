@@ -64,8 +64,16 @@ def codes_at(
     t_idx: np.ndarray,
     p_idx: np.ndarray,
     batch: int = 512,
+    blank: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> torch.Tensor:
-    """Codes (N, latent) of the pixel-dates (t_idx, p_idx): slices of the stem features."""
+    """Codes (N, latent) of the pixel-dates (t_idx, p_idx): slices of the stem features.
+
+    ``blank``: per code, a run of acquisitions (first, last; inclusive) seen as missing
+    frames over the whole neighbourhood, as if a cloud had covered the window on those
+    dates (the fusion training's hidden days). A missing frame's features are those of the
+    padding frames (``stem_features``), so this equals encoding the series with the run's
+    values set to NaN.
+    """
     device = feats.device
     span = torch.arange(enc.frames, device=device)
     half = enc.frames // 2
@@ -76,9 +84,40 @@ def codes_at(
             p = torch.from_numpy(p_idx[i : i + batch]).to(device)
             frames = t[:, None] + span  # padded frame index; the centre is t + half
             tokens = feats[p[:, None], frames]
+            if blank is not None:
+                lo = torch.from_numpy(blank[0][i : i + batch]).to(device)[:, None] + half
+                hi = torch.from_numpy(blank[1][i : i + batch]).to(device)[:, None] + half
+                run = (frames >= lo) & (frames <= hi)
+                tokens = torch.where(run[..., None], feats[p, 0][:, None], tokens)
             dt = days_padded[frames] - days_padded[t + half][:, None]
             out[i : i + batch] = enc.temporal(tokens, dt)
     return out
+
+
+def padded_days_tensor(enc: ContextEncoder, days: np.ndarray, device) -> torch.Tensor:
+    """``padded_days`` for ``codes_at``, on the encoder's device."""
+    days_p = padded_days(np.asarray(days, np.float64), enc.frames // 2)
+    return torch.from_numpy(days_p).float().to(device)
+
+
+def grid_codes(
+    enc: ContextEncoder,
+    feats: torch.Tensor,
+    days: np.ndarray,
+    where: np.ndarray,
+    batch: int = 512,
+) -> torch.Tensor:
+    """Codes (T, P, latent) from the stem features ``feats`` (``stem_features``) where
+    ``where`` (T, P) is True, zero elsewhere."""
+    device = feats.device
+    t, p = np.nonzero(where)
+    codes = torch.zeros(
+        (where.shape[0], where.shape[1], enc.temporal.out.out_features), device=device
+    )
+    codes[torch.from_numpy(t).to(device), torch.from_numpy(p).to(device)] = codes_at(
+        enc, feats, padded_days_tensor(enc, days, device), t, p, batch
+    )
+    return codes
 
 
 def sensor_codes(
@@ -91,15 +130,7 @@ def sensor_codes(
 ) -> torch.Tensor:
     """One sensor's codes (T, P, latent) of the selected pixels, computed where ``where``
     (T, P) is True and zero elsewhere."""
-    device = next(enc.parameters()).device
-    feats = stem_features(enc, values, pixels)
-    days_p = torch.from_numpy(padded_days(np.asarray(days, np.float64), enc.frames // 2))
-    t, p = np.nonzero(where)
-    codes = torch.zeros((where.shape[0], pixels.size, enc.temporal.out.out_features), device=device)
-    codes[torch.from_numpy(t).to(device), torch.from_numpy(p).to(device)] = codes_at(
-        enc, feats, days_p.float().to(device), t, p, batch
-    )
-    return codes
+    return grid_codes(enc, stem_features(enc, values, pixels), days, where, batch)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,11 @@ and the S1 code of the nearest S1 acquisition, each with its gap in days; and, f
 anchored reconstruction, the pixel's nearest clear S2 values before and after the day.
 Half of the days' own S2 codes are hidden on purpose (the "missing" token), so the same
 network learns to produce the cloud-free embedding of a day it cannot see, and to decode
-it into S2 reflectance and S1 backscatter.
+it into S2 reflectance and S1 backscatter. A hidden day is hidden as a cloud hides it in
+export: a run of acquisitions around it is missing over the whole window, so the context
+dates lie outside the run and their codes are computed from frames in which the run is
+missing. (Hiding only the day's own code would leave its values in the context codes,
+whose frames span the day: a training task easier than the cloudy days of export.)
 
 Examples are drawn from windows of ``WINDOW_PX`` pixels at random places of each tile,
 ``EXAMPLES_PER_WINDOW`` clear pixel-dates per window (a quarter per season), and their
@@ -41,10 +45,14 @@ from ecoembed.models import ContextEncoder, FusionNetwork
 from ecoembed.models.checkpoint import encoder_norm, file_sha256, fusion_checkpoint, load_encoder
 from ecoembed.models.dense import (
     ClearRanks,
+    codes_at,
     context_indices,
     core_values,
+    grid_codes,
     nearest_acquisitions,
+    padded_days_tensor,
     sensor_codes,
+    stem_features,
     valid_pixels,
 )
 from ecoembed.models.fusion import interpolate_views, tokens_of
@@ -111,13 +119,45 @@ def window_picks(
     return t[chosen], p[chosen]
 
 
-def nearest_per_example(ranks: ClearRanks, t: np.ndarray, p: np.ndarray, k: int) -> tuple:
-    """``context_indices`` of the examples (t, p) of a window: up to k // 2 clear dates
-    before t and k - k // 2 after, nearest first, as export gathers them."""
-    idx, ok = context_indices(
-        ranks, np.arange(ranks.order.shape[0]), np.arange(1, ranks.order.shape[0] + 1), k
-    )
-    return idx[t, p], ok[t, p]
+def outside_runs(
+    ranks: ClearRanks, lo: np.ndarray, hi: np.ndarray, p: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``context_indices`` of examples at pixels p (n,) around runs of acquisitions
+    lo..hi (inclusive, (n,)): up to k // 2 clear dates before the run and k - k // 2 after
+    it, nearest first, as export gathers them around a day (a run of one: the day)."""
+    idx, ok = context_indices(ranks, lo, hi + 1, k)
+    n = np.arange(p.size)
+    return idx[n, p], ok[n, p]
+
+
+def cloud_runs(clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every cloudy pixel-date of a window (T, P) as its place in its run of consecutive
+    cloudy acquisitions and that run's length, pixels that are never clear (beyond the
+    tile edge) left out: the cloud gaps export fills, one entry per cloudy date."""
+    t_len = clear.shape[0]
+    steps = np.arange(t_len)[:, None]
+    last_clear = np.maximum.accumulate(np.where(clear, steps, -1), axis=0)
+    next_clear = np.minimum.accumulate(np.where(clear, steps, t_len)[::-1], axis=0)[::-1]
+    cloudy = ~clear & clear.any(axis=0)
+    place = (steps - last_clear - 1)[cloudy]
+    length = (next_clear - last_clear - 1)[cloudy]
+    return place, length
+
+
+def hidden_runs(
+    t: np.ndarray, clear: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each example's day t, the run of acquisitions (first, last) a cloud hides when
+    the day is hidden: the place and length of a cloudy pixel-date of the window drawn at
+    random (``cloud_runs``), so hidden days meet gaps as long and as often as the cloudy
+    days export fills; a window without clouds hides the day alone. Cut at the series'
+    ends."""
+    place, length = cloud_runs(clear)
+    if place.size == 0:
+        return t.copy(), t.copy()
+    pick = rng.integers(0, place.size, t.size)
+    lo = t - place[pick]
+    return np.maximum(lo, 0), np.minimum(lo + length[pick] - 1, clear.shape[0] - 1)
 
 
 def window_examples(
@@ -130,7 +170,15 @@ def window_examples(
     col: int,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray] | None:
-    """The examples of one window (module docstring), their codes computed densely."""
+    """The examples of one window (module docstring), their codes computed densely.
+
+    Each example comes twice: as export sees a clear day (its own code, the clear dates
+    around it) and as export sees a cloudy one (the ``hid_`` inputs): a run of
+    acquisitions around the day, as long as one of the window's own cloud gaps
+    (``hidden_runs``), is missing over the whole window, so neither the context dates'
+    codes, whose frames span the day, nor the anchored views can see the day's values or
+    the run's.
+    """
     halo = enc2.size // 2
     win2 = padded_window(s2.values, row, col, WINDOW_PX, halo)
     win1 = padded_window(s1.values, row, col, WINDOW_PX, enc1.size // 2)
@@ -138,47 +186,75 @@ def window_examples(
     t, p = window_picks(clear, s2.dates, EXAMPLES_PER_WINDOW, rng)
     if t.size == 0:
         return None
+    run_lo, run_hi = hidden_runs(t, clear, rng)
     pixels, p = np.unique(p, return_inverse=True)  # codes only at the pixels drawn
     clear = clear[:, pixels]
-    ranks = ClearRanks.of(clear)
-    k = cfg.context_dates
-    ctx, ctx_ok = nearest_per_example(ranks, t, p, k)
-    near, near_ok = nearest_per_example(ranks, t, p, 2)
-    need2 = np.zeros_like(clear)
-    need2[t, p] = True
-    need2[ctx[ctx_ok], np.broadcast_to(p[:, None], ctx.shape)[ctx_ok]] = True
-    code2 = sensor_codes(enc2, win2, s2.day_of, pixels, need2).cpu().numpy()
     valid1 = valid_pixels(win1, enc1.size // 2)[:, pixels]
     s1_idx, s1_ok = nearest_acquisitions(valid1, s1.day_of, s2.day_of[t], cfg.other_tokens)
     t1, ok1 = s1_idx[np.arange(t.size), p], s1_ok[np.arange(t.size), p]  # (n, tokens)
     keep = ok1[:, 0]  # a pixel without any S1 view gives no example
-    t, p, ctx, ctx_ok, near, near_ok, t1, ok1 = (
-        a[keep] for a in (t, p, ctx, ctx_ok, near, near_ok, t1, ok1)
+    t, p, t1, ok1, run_lo, run_hi = (a[keep] for a in (t, p, t1, ok1, run_lo, run_hi))
+    rows, cols = row + pixels[p] // WINDOW_PX, col + pixels[p] % WINDOW_PX
+    heldout = held_out(Centres(t, rows, cols), s2.values.shape[2:])
+    ranks = ClearRanks.of(clear)
+    k = cfg.context_dates
+    ctx, ctx_ok = outside_runs(ranks, t, t, p, k)
+    near, near_ok = outside_runs(ranks, t, t, p, 2)
+    hctx, hctx_ok = outside_runs(ranks, run_lo, run_hi, p, k)
+    hnear, hnear_ok = outside_runs(ranks, run_lo, run_hi, p, 2)
+    need2 = np.zeros_like(clear)
+    need2[t, p] = True
+    need2[ctx[ctx_ok], np.broadcast_to(p[:, None], ctx.shape)[ctx_ok]] = True
+    feats2 = stem_features(enc2, win2, pixels)
+    code2 = grid_codes(enc2, feats2, s2.day_of, need2).cpu().numpy()
+    hp = np.broadcast_to(p[:, None], hctx.shape)
+    hrun = (
+        np.broadcast_to(run_lo[:, None], hctx.shape),
+        np.broadcast_to(run_hi[:, None], hctx.shape),
+    )
+    hcode = np.zeros((*hctx.shape, code2.shape[-1]), np.float32)
+    hcode[hctx_ok] = (
+        codes_at(
+            enc2,
+            feats2,
+            padded_days_tensor(enc2, s2.day_of, feats2.device),
+            hctx[hctx_ok],
+            hp[hctx_ok],
+            blank=(hrun[0][hctx_ok], hrun[1][hctx_ok]),
+        )
+        .cpu()
+        .numpy()
     )
     need1 = np.zeros_like(valid1)
     need1[t1[ok1], np.broadcast_to(p[:, None], t1.shape)[ok1]] = True
     code1 = sensor_codes(enc1, win1, s1.day_of, pixels, need1).cpu().numpy()
     core2 = core_values(win2, halo)[:, :, pixels]
     core1 = core_values(win1, enc1.size // 2)[:, :, pixels]
-    rows, cols = row + pixels[p] // WINDOW_PX, col + pixels[p] % WINDOW_PX
+    day = s2.day_of[t]
     ex = {
         "day_code": code2[t, p],
         "ctx_code": np.where(ctx_ok[..., None], code2[ctx, p[:, None]], 0.0),
-        "ctx_dt": np.where(ctx_ok, s2.day_of[ctx] - s2.day_of[t][:, None], 0.0),
+        "ctx_dt": np.where(ctx_ok, s2.day_of[ctx] - day[:, None], 0.0),
         "ctx_ok": ctx_ok,
+        "hid_ctx_code": hcode,
+        "hid_ctx_dt": np.where(hctx_ok, s2.day_of[hctx] - day[:, None], 0.0),
+        "hid_ctx_ok": hctx_ok,
+        "run_lo": run_lo,
+        "run_hi": run_hi,
         "s1_code": code1[t1[:, 0], p],  # the nearest acquisition's (the code loss's)
         "s1_codes": np.where(ok1[..., None], code1[t1, p[:, None]], 0.0),
-        "s1_dt": np.where(ok1, s1.day_of[t1] - s2.day_of[t][:, None], 0.0),
+        "s1_dt": np.where(ok1, s1.day_of[t1] - day[:, None], 0.0),
         "s1_ok": ok1,
         "s2_target": core2[t, :, p],
         "s1_target": core1[t1[:, 0], :, p],
-        "held_out": held_out(Centres(t, rows, cols), s2.values.shape[2:]),
+        "held_out": heldout,
     }
-    for side, name in ((0, "before"), (1, "after")):
-        ok = near_ok[:, side]
-        j = near[:, side]
-        ex[f"{name}_value"] = np.where(ok[:, None], core2[j, :, p], np.nan)
-        ex[f"{name}_dt"] = np.where(ok, s2.day_of[j] - s2.day_of[t], 0.0)
+    for prefix, (nb, nb_ok) in (("", (near, near_ok)), ("hid_", (hnear, hnear_ok))):
+        for side, name in ((0, "before"), (1, "after")):
+            ok = nb_ok[:, side]
+            j = nb[:, side]
+            ex[f"{prefix}{name}_value"] = np.where(ok[:, None], core2[j, :, p], np.nan)
+            ex[f"{prefix}{name}_dt"] = np.where(ok, s2.day_of[j] - day, 0.0)
     return {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in ex.items()}
 
 
@@ -201,48 +277,57 @@ def tile_examples(
 
 
 def _batch(ex: dict, idx: np.ndarray, hide: np.ndarray, device: torch.device) -> tuple:
-    """(fusion inputs, S2 target, S1 target, views): ``views`` are the arguments of
-    ``FusionNetwork.reconstruct`` after the embedding and decode: the nearest clear views
-    around the day and their gaps, the day's own view (gap 0) where it is visible."""
+    """(fusion inputs, S2 target, S1 target, views, hidden inputs) of the rows ``idx``:
+    rows with ``hide`` get their cloudy-day inputs (``hid_``, the day's code missing).
+    ``views`` are the arguments of ``FusionNetwork.reconstruct`` after the embedding and
+    decode: the nearest clear views around the day and their gaps, the day's own view
+    (gap 0) where it is visible. ``hidden inputs``: every row's cloudy-day inputs (the
+    consistency loss's)."""
     f = {k: torch.from_numpy(np.ascontiguousarray(v[idx])).to(device) for k, v in ex.items()}
-    shown = torch.from_numpy(~hide).to(device)
+    hidden = torch.from_numpy(hide).to(device)
     zero = torch.zeros_like(f["before_dt"])
+
+    def pick(name: str) -> torch.Tensor:
+        visible, cloudy = f[name], f[f"hid_{name}"]
+        return torch.where(hidden.view(-1, *[1] * (visible.ndim - 1)), cloudy, visible)
+
     views = (
-        torch.where(shown[:, None], f["s2_target"], f["before_value"]),
-        torch.where(shown[:, None], f["s2_target"], f["after_value"]),
-        torch.where(shown, zero, f["before_dt"]),
-        torch.where(shown, zero, f["after_dt"]),
+        torch.where(hidden[:, None], f["hid_before_value"], f["s2_target"]),
+        torch.where(hidden[:, None], f["hid_after_value"], f["s2_target"]),
+        torch.where(hidden, f["hid_before_dt"], zero),
+        torch.where(hidden, f["hid_after_dt"], zero),
     )
-    return (
-        (
-            f["day_code"],
-            torch.from_numpy(~hide).to(device),
-            f["ctx_code"],
-            f["ctx_dt"],
-            f["ctx_ok"],
-            {"s1": (f["s1_codes"], f["s1_dt"], f["s1_ok"])},
-        ),
-        f["s2_target"],
-        f["s1_target"],
-        views,
+    others = {"s1": (f["s1_codes"], f["s1_dt"], f["s1_ok"])}
+    inputs = (
+        f["day_code"],
+        ~hidden,
+        pick("ctx_code"),
+        pick("ctx_dt"),
+        pick("ctx_ok"),
+        others,
     )
+    hidden_inputs = (
+        f["day_code"],
+        torch.zeros_like(hidden),
+        f["hid_ctx_code"],
+        f["hid_ctx_dt"],
+        f["hid_ctx_ok"],
+        others,
+    )
+    return inputs, f["s2_target"], f["s1_target"], views, hidden_inputs
 
 
-def hidden_day(inputs: tuple) -> tuple:
-    """The same inputs with every example's own S2 code hidden."""
-    day_code, present, *rest = inputs
-    return (day_code, torch.zeros_like(present), *rest)
-
-
-def consistency_loss(net: FusionNetwork, inputs: tuple, z: torch.Tensor) -> torch.Tensor:
-    """Mean squared distance between the embedding of each visible day computed without
-    its own S2 view and the embedding with it (held fixed): the reconstructed embedding
-    of a cloudy day should land where a clear view would have put it, so that the daily
-    product has no jump between observed and reconstructed days."""
+def consistency_loss(
+    net: FusionNetwork, inputs: tuple, hidden_inputs: tuple, z: torch.Tensor
+) -> torch.Tensor:
+    """Mean squared distance between the embedding of each visible day computed as on a
+    cloudy day (``hidden_inputs``) and the embedding with its view (held fixed): the
+    reconstructed embedding of a cloudy day should land where a clear view would have put
+    it, so that the daily product has no jump between observed and reconstructed days."""
     visible = inputs[1]
     if not bool(visible.any()):
         return z.new_zeros(())
-    z_hidden, _ = net(*hidden_day(inputs))
+    z_hidden, _ = net(*hidden_inputs)
     return ((z_hidden[visible] - z[visible].detach()) ** 2).mean()
 
 
@@ -293,6 +378,7 @@ class FusionObjective(nn.Module):
         y2: torch.Tensor,
         y1: torch.Tensor,
         views: tuple,
+        hidden_inputs: tuple,
         row_scale: float = 1.0,
         visible_scale: float = 1.0,
     ) -> torch.Tensor:
@@ -302,7 +388,7 @@ class FusionObjective(nn.Module):
         loss = loss + ((self.net.reconstruct(z, dec["s2"], *views) - y2) ** 2).mean() * row_scale
         if self.cfg.consistency > 0:
             loss = loss + self.cfg.consistency * (
-                consistency_loss(self.net, inputs, z) * visible_scale
+                consistency_loss(self.net, inputs, hidden_inputs, z) * visible_scale
             )
         if self.cfg.code_weight > 0:
             loss = loss + self.cfg.code_weight * (
@@ -312,13 +398,13 @@ class FusionObjective(nn.Module):
 
 
 def heldout_embeddings(net: FusionNetwork, ex: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Held-out embeddings with each day's own S2 view visible and with it hidden."""
+    """Held-out embeddings with each day's own S2 view visible and as on a cloudy day."""
     idx = np.flatnonzero(ex["held_out"])
     device = next(net.parameters()).device
-    inputs, *_ = _batch(ex, idx, np.zeros(idx.size, bool), device)
+    inputs, *_, hidden_inputs = _batch(ex, idx, np.zeros(idx.size, bool), device)
     with torch.no_grad():
         z_vis, _ = net(*inputs)
-        z_hid, _ = net(*hidden_day(inputs))
+        z_hid, _ = net(*hidden_inputs)
     return z_vis, z_hid
 
 
@@ -359,7 +445,7 @@ class HeldoutErrors:
 def heldout_rmse(net: FusionNetwork, ex: dict, hide: bool) -> HeldoutErrors:
     idx = np.flatnonzero(ex["held_out"])
     device = next(net.parameters()).device
-    inputs, y2, y1, views = _batch(ex, idx, np.full(idx.size, hide), device)
+    inputs, y2, y1, views, _ = _batch(ex, idx, np.full(idx.size, hide), device)
     with torch.no_grad():
         z, dec = net(*inputs)
         anchored = net.reconstruct(z, dec["s2"], *views)
@@ -527,7 +613,7 @@ class FusionTraining(Stage):
         dp, sl = self.dp, slice(b * self.cfg.batch_size, (b + 1) * self.cfg.batch_size)
         rows, hidden = self.order[sl], self.hide[sl]
         part, n_local = dp.batch_part(rows.size)
-        inputs, y2, y1, views = _batch(self.ex, rows[part], hidden[part], dp.device)
+        inputs, y2, y1, views, hidden_inputs = _batch(self.ex, rows[part], hidden[part], dp.device)
         # every process knows the whole batch: the counts need no communication
         visible = int((~hidden[part]).sum()) if n_local else 0
         return self.objective(
@@ -535,6 +621,7 @@ class FusionTraining(Stage):
             y2,
             y1,
             views,
+            hidden_inputs,
             shard_scale(n_local, rows.size, dp.world_size),
             shard_scale(visible, int((~hidden).sum()), dp.world_size),
         )
