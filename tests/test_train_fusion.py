@@ -133,7 +133,8 @@ def test_consistency_brings_reconstructed_days_onto_observed_ones(stage1, tmp_pa
         s2 = res["figures"][res["figures"]["sensor"] == "s2"]
         # a brief training; hidden days lie in simulated clouds as long as the world's
         assert s2["rmse_day_hidden"].mean() < 0.9 * s2["rmse_band_mean"].mean()
-    assert gaps[1.0]["heldout_embedding_offset"] < 0.75 * gaps[0.0]["heldout_embedding_offset"], gaps
+    offset = {k: g["heldout_embedding_offset"] for k, g in gaps.items()}
+    assert offset[1.0] < 0.75 * offset[0.0], gaps
 
 
 def test_code_loss_keeps_more_of_each_sensors_code(stage1, tmp_path):
@@ -265,29 +266,44 @@ def test_one_invocation_retrains_the_fusion_after_a_pretraining_change(tmp_path)
     assert sorted(planned) == ["pretrain", "pretrain", "train_fusion"], plan.stdout
 
 
-def test_window_examples_equal_a_per_pixel_construction():
-    """The densely computed examples of a window (codes, context, S1, the anchored
-    reconstruction's views) against one neighbourhood per code and brute-force searches,
-    on examples far enough from the series' ends and the tile edge for those."""
+def small_encoders(size: int, frames: int):
+    """Untrained S2 and S1 context encoders, seeded."""
     from ecoembed.models import ContextEncoder
-    from ecoembed.train.fusion import WINDOW_PX, window_examples
-    from ecoembed.train.series import SensorSeries
-    from tests.test_embed import _nearest_clear, encode_at
 
-    rng = np.random.default_rng(11)
-    size, frames = 7, 5
     torch.manual_seed(0)
     enc2 = ContextEncoder(10, size=size, frames=frames, latent_dim=4).eval()
     enc1 = ContextEncoder(2, size=size, frames=frames, latent_dim=4).eval()
-    t2, t1, h, w = 24, 20, 48, 44
+    return enc2, enc1
+
+
+def random_window_series(rng, t2: int, t1: int, h: int, w: int, cloud: float):
+    """Random S2 (with a share ``cloud`` of pixel-dates missing) and S1 series on
+    irregular days: values unique, so an example's pixel-date is found from its target."""
+    from ecoembed.train.series import SensorSeries
+
     s2v = rng.normal(size=(t2, 10, h, w)).astype(np.float32)
-    s2v[np.broadcast_to((rng.random((t2, 1, h, w)) < 0.4), s2v.shape)] = np.nan
+    s2v[np.broadcast_to((rng.random((t2, 1, h, w)) < cloud), s2v.shape)] = np.nan
     s1v = rng.normal(size=(t1, 2, h, w)).astype(np.float32)
     s2_days = (np.cumsum(rng.integers(3, 8, t2)) + 8000.4).astype(np.float32)
     s1_days = (np.cumsum(rng.integers(4, 10, t1)) + 7998.7).astype(np.float32)
     dates = pd.DatetimeIndex(pd.Timestamp("1990-01-01") + pd.to_timedelta(s2_days, "D"))
     s2 = SensorSeries(s2v, s2_days, dates)
-    s1 = SensorSeries(s1v, s1_days, pd.DatetimeIndex(dates[:1].repeat(t1)))
+    return s2, SensorSeries(s1v, s1_days, pd.DatetimeIndex(dates[:1].repeat(t1)))
+
+
+def test_window_examples_equal_a_per_pixel_construction():
+    """The densely computed examples of a window (codes, context, S1, the anchored
+    reconstruction's views) against one neighbourhood per code and brute-force searches,
+    on examples far enough from the series' ends and the tile edge for those."""
+    from ecoembed.train.fusion import WINDOW_PX, window_examples
+    from tests.test_embed import _nearest_clear, encode_at
+
+    rng = np.random.default_rng(11)
+    size, frames = 7, 5
+    enc2, enc1 = small_encoders(size, frames)
+    t2, t1, h, w = 24, 20, 48, 44
+    s2, s1 = random_window_series(rng, t2, t1, h, w, 0.4)
+    s2v, s2_days, s1_days = s2.values, s2.day_of, s1.day_of
     row, col = 9, 6
     ex = window_examples(s2, s1, enc2, enc1, FusionConfig(context_dates=4), row, col, rng)
     assert ex is not None and ex["day_code"].shape[0] > 100
@@ -342,25 +358,16 @@ def test_hidden_examples_see_nothing_of_their_cloud_run():
     series with the example's run of dates set to NaN everywhere: context dates and views
     outside the run, their codes from frames in which the run is missing; so no context
     code holds the hidden day's values (which the clear-day context codes do)."""
-    from ecoembed.models import ContextEncoder
     from ecoembed.train.fusion import WINDOW_PX, window_examples
     from ecoembed.train.series import SensorSeries
     from tests.test_embed import _nearest_clear, encode_at
 
     rng = np.random.default_rng(5)
     size, frames = 7, 5
-    torch.manual_seed(0)
-    enc2 = ContextEncoder(10, size=size, frames=frames, latent_dim=4).eval()
-    enc1 = ContextEncoder(2, size=size, frames=frames, latent_dim=4).eval()
+    enc2, enc1 = small_encoders(size, frames)
     t2, t1, h, w = 30, 24, 44, 44
-    s2v = rng.normal(size=(t2, 10, h, w)).astype(np.float32)
-    s2v[np.broadcast_to((rng.random((t2, 1, h, w)) < 0.3), s2v.shape)] = np.nan
-    s1v = rng.normal(size=(t1, 2, h, w)).astype(np.float32)
-    s2_days = (np.cumsum(rng.integers(3, 8, t2)) + 8000.4).astype(np.float32)
-    s1_days = (np.cumsum(rng.integers(4, 10, t1)) + 7998.7).astype(np.float32)
-    dates = pd.DatetimeIndex(pd.Timestamp("1990-01-01") + pd.to_timedelta(s2_days, "D"))
-    s2 = SensorSeries(s2v, s2_days, dates)
-    s1 = SensorSeries(s1v, s1_days, pd.DatetimeIndex(dates[:1].repeat(t1)))
+    s2, s1 = random_window_series(rng, t2, t1, h, w, 0.3)
+    s2v, s2_days = s2.values, s2.day_of
     row, col = 6, 6
     ex = window_examples(s2, s1, enc2, enc1, FusionConfig(context_dates=4), row, col, rng)
     lengths = ex["run_hi"] - ex["run_lo"] + 1
@@ -412,7 +419,7 @@ def test_hidden_examples_see_nothing_of_their_cloud_run():
         if not (full and inside and near):
             continue
         rr, cc = np.array([r]).repeat(len(near)), np.array([c]).repeat(len(near))
-        hidden = SensorSeries(masked, s2_days, dates)
+        hidden = SensorSeries(masked, s2_days, s2.dates)
         ctx = ex["hid_ctx_code"][i][ex["hid_ctx_ok"][i]]
         np.testing.assert_allclose(ctx, encode_at(enc2, hidden, np.array(near), rr, cc), atol=1e-5)
         seen = encode_at(enc2, s2, np.array(near), rr, cc)  # the day's values in the frames
