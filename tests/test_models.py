@@ -10,9 +10,10 @@ from ecoembed.models import (
     NeighbourhoodDecoder,
     context_weights,
     mask_inputs,
-    weighted_masked_mse,
+    weighted_masked_loss,
 )
 from ecoembed.models.encoder import stem_kernels
+from ecoembed.models.losses import pointwise_loss
 
 SIZE, FRAMES = 15, 11
 
@@ -87,7 +88,7 @@ def test_decoder_shapes_and_gradients_reach_the_encoder(encoder):
     patches, dts = x[None].repeat(4, 1, 1, 1, 1), dt.expand(4, -1)
     out = dec(enc(patches, dts), dts)
     assert out.shape == (4, FRAMES, 10, SIZE, SIZE)
-    loss = weighted_masked_mse(out, patches, context_weights(SIZE, FRAMES))
+    loss = weighted_masked_loss(out, patches, context_weights(SIZE, FRAMES))
     loss.backward()
     assert torch.isfinite(loss)
     assert all(
@@ -113,11 +114,35 @@ def test_loss_ignores_missing_targets_and_weighs_the_centre():
     target[0, 0, :, 0, 0] = float("nan")
     pred = torch.zeros_like(target)
     pred[0, 0, :, 0, 0] = 100.0  # error only where the target is missing
-    assert weighted_masked_mse(pred, target, w) == 0.0
+    assert weighted_masked_loss(pred, target, w) == 0.0
     centre, edge = torch.zeros_like(target), torch.zeros_like(target)
     centre[0, 1, :, 2, 2] = 1.0
     edge[0, 1, :, 2, 0] = 1.0
-    assert weighted_masked_mse(centre, target, w) > 50 * weighted_masked_mse(edge, target, w)
+    assert weighted_masked_loss(centre, target, w) > 50 * weighted_masked_loss(edge, target, w)
+
+
+def test_losses_penalise_large_errors_less_than_squared():
+    err = torch.tensor([0.0, 0.1, -0.2, 1.0, -3.0])
+    assert torch.allclose(pointwise_loss(err, "mse"), err**2)
+    assert torch.allclose(pointwise_loss(err, "l1"), err.abs())
+    huber = pointwise_loss(err, "huber", delta=0.3)
+    # squared within delta, then linear with the squared loss's slope at delta
+    assert torch.allclose(huber[:3], err[:3] ** 2)
+    assert torch.allclose(huber[3:], 2 * 0.3 * (err[3:].abs() - 0.15))
+    with pytest.raises(ValueError, match="unknown loss 'l2'"):
+        pointwise_loss(err, "l2")
+    # one outlier among small errors: its share of the weighted loss falls from mse to l1
+    w = context_weights(5, 3)
+    target = torch.zeros(1, 3, 2, 5, 5)
+    pred = torch.full_like(target, 0.05)
+    pred[0, 1, 0, 2, 2] = 4.0  # the centre, weight 1
+    share = {}
+    for kind in ("mse", "huber", "l1"):
+        clean = pred.clone()
+        clean[0, 1, 0, 2, 2] = 0.05
+        total = weighted_masked_loss(pred, target, w, kind, 0.3)
+        share[kind] = 1 - weighted_masked_loss(clean, target, w, kind, 0.3) / total
+    assert share["mse"] > share["huber"] > share["l1"] > 0
 
 
 def test_input_masking_hides_frames_and_the_centre():

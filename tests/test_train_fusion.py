@@ -18,7 +18,7 @@ from ecoembed.embed.model import load_embedding_model
 from ecoembed.io.errors import InputDataError
 from ecoembed.models.checkpoint import load_checkpoint, load_encoder, untrained_checkpoint
 from ecoembed.models.settings import FusionConfig, PretrainConfig
-from ecoembed.train.fusion import FusionOutputs, train_fusion
+from ecoembed.train.fusion import FusionObjective, FusionOutputs, train_fusion
 from ecoembed.train.pretrain import PretrainOutputs, pretrain
 from ecoembed.train.series import sensor_series
 from tests.test_checkpoints import crafted
@@ -117,6 +117,19 @@ def test_fused_embedding_reconstructs_hidden_clear_views(stage1, tmp_path):
     assert np.median(s2["rmse_day_visible"]) <= np.median(s2["rmse_day_hidden"]) + 0.02
     curves = pd.read_csv(tmp_path / "fusion_curves.csv")
     assert curves["train_loss"].iloc[-1] < 0.8 * curves["train_loss"].iloc[0]
+
+
+def test_fusion_loss_setting_chooses_the_reconstruction_penalty():
+    """fusion.loss reaches the objective: one large error among small ones weighs as its
+    square under mse, linearly under l1 and huber."""
+    pred, target = torch.tensor([[0.1, -0.1, 2.0]]), torch.zeros(1, 3)
+    penalty = {
+        kind: float(FusionObjective(None, FusionConfig(loss=kind), {}).penalty(pred, target))
+        for kind in ("mse", "huber", "l1")
+    }
+    assert penalty["mse"] == pytest.approx((0.01 + 0.01 + 4.0) / 3)
+    assert penalty["l1"] == pytest.approx(2.2 / 3)
+    assert penalty["huber"] == pytest.approx((0.01 + 0.01 + 0.6 * (2.0 - 0.15)) / 3)
 
 
 def test_consistency_brings_reconstructed_days_onto_observed_ones(stage1, tmp_path):

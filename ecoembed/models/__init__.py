@@ -6,7 +6,7 @@ trainer writes and inference reads."""
 from ecoembed.models.decoder import NeighbourhoodDecoder
 from ecoembed.models.encoder import ContextEncoder, SpatialStem, TemporalEncoder
 from ecoembed.models.fusion import FusionNetwork, freeze
-from ecoembed.models.losses import context_weights, mask_inputs, weighted_masked_mse
+from ecoembed.models.losses import context_weights, mask_inputs, weighted_masked_loss
 
 __all__ = [
     "ContextEncoder",
@@ -17,5 +17,5 @@ __all__ = [
     "freeze",
     "context_weights",
     "mask_inputs",
-    "weighted_masked_mse",
+    "weighted_masked_loss",
 ]

@@ -25,6 +25,8 @@ class PretrainConfig:
     p_frame: float = 0.15
     p_centre: float = 0.0
     centre_skip: bool = True  # the central pixel's values also go to the temporal module
+    loss: str = "mse"  # or "huber", "l1" (ecoembed.models.losses.pointwise_loss)
+    huber_delta: float = 0.3  # where Huber's loss turns linear (normalised units)
     seed: int = 42
 
 
@@ -43,4 +45,6 @@ class FusionConfig:
     p_hide: float = 0.5
     consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
     code_weight: float = 3.0  # weight of decoding each sensor's standardised code from z
+    loss: str = "mse"  # of the decodes and the anchored reconstruction: or "huber", "l1"
+    huber_delta: float = 0.3  # where Huber's loss turns linear (normalised units)
     seed: int = 42

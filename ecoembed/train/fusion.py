@@ -56,6 +56,7 @@ from ecoembed.models.dense import (
     valid_pixels,
 )
 from ecoembed.models.fusion import interpolate_views, tokens_of
+from ecoembed.models.losses import pointwise_loss
 from ecoembed.models.settings import FusionConfig
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
 from ecoembed.train.loop import RunFiles, Stage, fit
@@ -372,6 +373,11 @@ class FusionObjective(nn.Module):
         super().__init__()
         self.net, self.cfg, self.scales = net, cfg, scales
 
+    def penalty(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean loss of a reconstruction (``cfg.loss``; the consistency and code losses
+        stay squared: they compare embeddings and codes, not values with outliers)."""
+        return pointwise_loss(pred - target, self.cfg.loss, self.cfg.huber_delta).mean()
+
     def forward(
         self,
         inputs: tuple,
@@ -383,9 +389,10 @@ class FusionObjective(nn.Module):
         visible_scale: float = 1.0,
     ) -> torch.Tensor:
         z, dec = self.net(*inputs)
-        loss = (((dec["s2"] - y2) ** 2).mean() + ((dec["s1"] - y1) ** 2).mean()) * row_scale
+        anchored = self.net.reconstruct(z, dec["s2"], *views)
         # the anchored reconstruction reads z detached: it adds its own loss, not z's
-        loss = loss + ((self.net.reconstruct(z, dec["s2"], *views) - y2) ** 2).mean() * row_scale
+        loss = (self.penalty(dec["s2"], y2) + self.penalty(dec["s1"], y1)) * row_scale
+        loss = loss + self.penalty(anchored, y2) * row_scale
         if self.cfg.consistency > 0:
             loss = loss + self.cfg.consistency * (
                 consistency_loss(self.net, inputs, hidden_inputs, z) * visible_scale

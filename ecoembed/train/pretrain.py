@@ -23,7 +23,7 @@ from torch import nn
 
 from ecoembed.models import ContextEncoder, NeighbourhoodDecoder, context_weights, mask_inputs
 from ecoembed.models.checkpoint import encoder_checkpoint
-from ecoembed.models.losses import valid_weight, weighted_masked_mse
+from ecoembed.models.losses import valid_weight, weighted_masked_loss
 from ecoembed.models.settings import PretrainConfig
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
 from ecoembed.train.loop import RunFiles, Stage, fit
@@ -223,7 +223,7 @@ class Pretraining(Stage):
             rows=(part, len(batch)),
         )
         x, dt, inp = x.to(dp.device), dt.to(dp.device), inp.to(dp.device)
-        loss = weighted_masked_mse(self.model(inp, dt), x, self.context)
+        loss = weighted_masked_loss(self.model(inp, dt), x, self.context, cfg.loss, cfg.huber_delta)
         if dp.active:  # a weighted mean: each process's share is its part of the weight
             w_local = float(valid_weight(x, self.context)) if n_local else 0.0
             loss = loss * shard_scale(w_local, dp.all_sum(w_local), dp.world_size)
@@ -234,7 +234,8 @@ class Pretraining(Stage):
         self.dec.eval()
         with torch.no_grad():
             pred = self.dec(self.enc(self.xv, self.dtv), self.dtv)
-            val_loss = float(weighted_masked_mse(pred, self.xv, self.context))
+            # squared error whatever the training loss, so that curves compare across losses
+            val_loss = float(weighted_masked_loss(pred, self.xv, self.context))
         self.dp.info(
             log,
             "%s epoch %d: train loss %.4f, held-out loss %.4f",
