@@ -24,6 +24,9 @@ Prints and writes (under ``--out``):
     .venv/bin/python benchmarks/seeds.py                     # default world, seeds 42, 43, 44
     .venv/bin/python benchmarks/seeds.py --seeds 3 --world-seeds 42,7 --out /tmp/seeds
     .venv/bin/python benchmarks/seeds.py --configfile config/tiny.yaml --seeds 2
+    # a stage-2 lever on the encoders of an earlier benchmark (only stage 2 on re-runs)
+    .venv/bin/python benchmarks/seeds.py --configfile lever.yaml --stage1-from /tmp/seeds \\
+        --out /tmp/lever
 
 Runs take long (the default world: about half an hour per seed on 2 cores); already
 finished seeds are kept, so an interrupted run goes on where it stopped.
@@ -88,6 +91,24 @@ def link_world(world: Path, run: Path) -> None:
             subprocess.run(["cp", "-al", str(src), str(dst)], check=True)
 
 
+STAGE1_FILES = ("encoder_*.pt", "pretrain_*_curves.csv", "pretrain_*_heldout.csv")
+
+
+def link_stage1(source: Path, run: Path) -> None:
+    """Hard-link a finished run's stage-1 outputs (the encoders, their curves and held-out
+    figures) into ``run``, so that a stage-2 lever is measured on the very encoders of
+    another benchmark: the paired difference then holds stage 2's effect alone."""
+    src, dst = source / "results" / "models", run / "results" / "models"
+    files = [f for pattern in STAGE1_FILES for f in sorted(src.glob(pattern))]
+    if not any(f.name.startswith("encoder_") for f in files):
+        raise SystemExit(f"--stage1-from: no encoder_*.pt in {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if not (dst / f.name).exists():
+            subprocess.run(["cp", "-al", str(f), str(dst / f.name)], check=True)
+    (run / "stage1_from.txt").write_text(f"{source}\n")
+
+
 def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
     """One seed's run; returns its wall time in seconds (0 when it was already done)."""
     run = out / f"world-{world_seed}-seed-{seed}"
@@ -97,6 +118,8 @@ def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
     ):
         return 0.0
     link_world(world, run)
+    if args.stage1_from is not None:
+        link_stage1(args.stage1_from.resolve() / run.name, run)
     if not (run / "results" / "gpp" / "differences.csv").is_file():
         (run / "commit.txt").write_text(commit() + "\n")  # the code that trains and evaluates
     start = time.perf_counter()
@@ -213,7 +236,7 @@ def commits(out: Path, runs: list[tuple[int, int]]) -> str:
     return "; ".join(parts) or "commit unknown"
 
 
-def timing(out: Path, runs: list[tuple[int, int]]) -> str:
+def timing(out: Path, runs: list[tuple[int, int]], first: str = "stage 1") -> str:
     """The run's time, as the logs and the crop evaluations recorded it."""
     worlds = sorted({w for w, _ in runs})
     world = [elapsed_minutes(out / f"world-{w}") for w in worlds]
@@ -226,7 +249,7 @@ def timing(out: Path, runs: list[tuple[int, int]]) -> str:
     total = sum(world) + sum(flows) + sum(crops)
     text = (
         f"{total:.0f} min in all: the world {np.mean(world):.1f} min, per seed the workflow "
-        f"from stage 1 to gpp_eval {min(flows):.0f}-{max(flows):.0f} min"
+        f"from {first} to gpp_eval {min(flows):.0f}-{max(flows):.0f} min"
     )
     if crops:
         text += f" and the crop's export and evaluation {min(crops):.1f}-{max(crops):.1f} min"
@@ -410,6 +433,8 @@ def summary_markdown(
         f"config {stamp['config']} (hash {stamp['config_hash']}), worlds {stamp['worlds']}, "
         f"seeds {stamp['seeds']}, {stamp['cores']} cores; {stamp['timing']}.\n"
     )
+    if stamp.get("stage1_from"):
+        head += f"Stage-1 encoders of each seed taken from {stamp['stage1_from']}.\n"
     parts = [head]
     t = targets_table(recon, diffs)
     if len(t):
@@ -511,6 +536,13 @@ def main() -> int:
         default=128,
         help="reconstruction scored on the first tile's top-left square of this side (0: none)",
     )
+    ap.add_argument(
+        "--stage1-from",
+        type=Path,
+        default=None,
+        help="another benchmark's --out: each seed's stage-1 encoders are taken from it "
+        "(hard links), so only stage 2 and what follows re-run",
+    )
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "runs" / "seeds")
     ap.add_argument(
@@ -541,8 +573,13 @@ def main() -> int:
         "worlds": ", ".join(map(str, worlds)),
         "seeds": ", ".join(map(str, seeds)),
         "cores": args.cores,
-        "timing": timing(out, [(w, s) for w in worlds for s in seeds]),
+        "timing": timing(
+            out,
+            [(w, s) for w in worlds for s in seeds],
+            "stage 1" if args.stage1_from is None else "stage 2",
+        ),
         "crop_px": args.crop_px,
+        "stage1_from": args.stage1_from,
     }
     text = summary_markdown(skill, diffs, recon, images, stamp)
     (out / "summary.md").write_text(text, encoding="utf-8")

@@ -7,6 +7,7 @@ import runpy
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = runpy.run_path(str(REPO / "benchmarks" / "seeds.py"))  # the script's globals
@@ -72,3 +73,23 @@ def test_targets_are_computed_from_the_means_over_seeds():
     assert table.loc["fused − s2 (ΔR² >= 0.03, resolved in every seed)", "met"] == "no"
     assert table.loc["fused+met − s2_bands+met (ΔR² >= 0)", "met"] == "no"  # -0.01
     assert table.loc["fused − fused_interp (ΔR² >= 0)", "met"] == "yes"
+
+
+def test_stage1_from_links_the_encoders_of_another_run(tmp_path):
+    source = tmp_path / "base" / "world-42-seed-43"
+    models = source / "results" / "models"
+    models.mkdir(parents=True)
+    for name in ("encoder_s2.pt", "encoder_s1.pt", "pretrain_s2_curves.csv", "fusion.pt"):
+        (models / name).write_text(name)
+    run = tmp_path / "lever" / "world-42-seed-43"
+    SEEDS["link_stage1"](source, run)
+    linked = sorted(p.name for p in (run / "results" / "models").iterdir())
+    assert linked == ["encoder_s1.pt", "encoder_s2.pt", "pretrain_s2_curves.csv"]  # no fusion
+    assert (run / "results/models/encoder_s2.pt").stat().st_ino == (
+        models / "encoder_s2.pt"
+    ).stat().st_ino
+    assert (run / "stage1_from.txt").read_text().strip() == str(source)
+    empty = tmp_path / "none" / "world-42-seed-43"
+    (empty / "results" / "models").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="no encoder_"):
+        SEEDS["link_stage1"](empty, tmp_path / "other")
