@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -109,6 +110,33 @@ def link_stage1(source: Path, run: Path) -> None:
     (run / "stage1_from.txt").write_text(f"{source}\n")
 
 
+FUSION_SETS = ("fused", "fused_interp")  # the GPP input sets that read the fusion network
+
+
+def reuse_gpp_predictions(source: Path, run: Path) -> list[str]:
+    """Copy the source run's cross-validated GPP predictions of every input set that does
+    not read the fusion network (S2 and S1 codes, raw bands, NIRv, oracle, each with and
+    without meteorology) into ``run``, where the towers' inputs of those sets are the very
+    same as the source's (checked column by column): with the same seed and GPP settings
+    their re-run would give the same predictions, and it costs most of a seed's time.
+    Returns the sets copied; none where any column differs."""
+    ours = pd.read_parquet(run / "results" / "gpp" / "inputs.parquet")
+    theirs = pd.read_parquet(source / "results" / "gpp" / "inputs.parquet")
+    shared = [c for c in ours.columns if c.split(":", 1)[0] not in FUSION_SETS]
+    if list(ours.columns) != list(theirs.columns) or not ours[shared].equals(theirs[shared]):
+        return []
+    copied = []
+    cv_src, cv_dst = source / "results" / "gpp" / "cv", run / "results" / "gpp" / "cv"
+    cv_dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(cv_src.glob("*.parquet")):
+        if f.stem.split("+", 1)[0] in FUSION_SETS or (cv_dst / f.name).exists():
+            continue
+        shutil.copyfile(f, cv_dst / f.name)  # a copy, newer than the inputs: counts as done
+        copied.append(f.stem)
+    (run / "gpp_reused_from.txt").write_text(f"{source}: {', '.join(copied)}\n")
+    return copied
+
+
 def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
     """One seed's run; returns its wall time in seconds (0 when it was already done)."""
     run = out / f"world-{world_seed}-seed-{seed}"
@@ -124,9 +152,12 @@ def run_seed(world: Path, out: Path, seed: int, world_seed: int, args) -> float:
         (run / "commit.txt").write_text(commit() + "\n")  # the code that trains and evaluates
     start = time.perf_counter()
     print(f"world {world_seed}, seed {seed}: gpp_eval in {run}", flush=True)
-    snakemake(
-        run, args.configfile, {"seed": seed, "world_seed": world_seed}, args.cores, "gpp_eval"
-    )
+    overrides = {"seed": seed, "world_seed": world_seed}
+    if args.stage1_from is not None:
+        snakemake(run, args.configfile, overrides, args.cores, "gpp_inputs")
+        reused = reuse_gpp_predictions(args.stage1_from.resolve() / run.name, run)
+        print(f"  GPP predictions reused for {len(reused)} input sets", flush=True)
+    snakemake(run, args.configfile, overrides, args.cores, "gpp_eval")
     if args.crop_px:
         crop_start = time.perf_counter()
         evaluate_reconstruction(world, run, args.cfg, seed, args.crop_px, args.cores, recon)
@@ -541,7 +572,8 @@ def main() -> int:
         type=Path,
         default=None,
         help="another benchmark's --out: each seed's stage-1 encoders are taken from it "
-        "(hard links), so only stage 2 and what follows re-run",
+        "(hard links), so only stage 2 and what follows re-run, and its GPP predictions of "
+        "the sets that do not read the fusion network where their inputs are the same",
     )
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "runs" / "seeds")

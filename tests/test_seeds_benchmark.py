@@ -93,3 +93,31 @@ def test_stage1_from_links_the_encoders_of_another_run(tmp_path):
     (empty / "results" / "models").mkdir(parents=True)
     with pytest.raises(SystemExit, match="no encoder_"):
         SEEDS["link_stage1"](empty, tmp_path / "other")
+
+
+def test_gpp_predictions_are_reused_only_for_unchanged_inputs(tmp_path):
+    def run_with(path: Path, fused: float, s2: float) -> Path:
+        gpp = path / "results" / "gpp"
+        (gpp / "cv").mkdir(parents=True)
+        table = pd.DataFrame({"site": ["A", "A"], "fused:e0": [fused, 1.0], "s2:e0": [s2, 2.0]})
+        table["flux:GPP"] = [3.0, 4.0]
+        table.to_parquet(gpp / "inputs.parquet")
+        for name in ("fused", "fused+met", "fused_interp", "s2", "s2+met", "oracle"):
+            pd.DataFrame({"pred": [fused]}).to_parquet(gpp / "cv" / f"{name}.parquet")
+        return path
+
+    source = run_with(tmp_path / "base", fused=0.1, s2=0.5)
+    lever = tmp_path / "lever"
+    gpp = lever / "results" / "gpp"
+    gpp.mkdir(parents=True)
+    table = pd.read_parquet(source / "results/gpp/inputs.parquet")
+    table["fused:e0"] = [0.9, 0.8]  # the lever changed the fusion network only
+    table.to_parquet(gpp / "inputs.parquet")
+    assert sorted(SEEDS["reuse_gpp_predictions"](source, lever)) == ["oracle", "s2", "s2+met"]
+    assert sorted(p.stem for p in (gpp / "cv").iterdir()) == ["oracle", "s2", "s2+met"]
+    other = tmp_path / "other"
+    (other / "results/gpp").mkdir(parents=True)
+    table["s2:e0"] = [0.6, 2.0]  # an S2 input differs: nothing may be reused
+    table.to_parquet(other / "results/gpp/inputs.parquet")
+    assert SEEDS["reuse_gpp_predictions"](source, other) == []
+    assert not (other / "results/gpp/cv").exists()
