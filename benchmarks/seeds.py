@@ -122,8 +122,11 @@ def reuse_gpp_predictions(source: Path, run: Path) -> list[str]:
     Returns the sets copied; none where any column differs."""
     ours = pd.read_parquet(run / "results" / "gpp" / "inputs.parquet")
     theirs = pd.read_parquet(source / "results" / "gpp" / "inputs.parquet")
-    shared = [c for c in ours.columns if c.split(":", 1)[0] not in FUSION_SETS]
-    if list(ours.columns) != list(theirs.columns) or not ours[shared].equals(theirs[shared]):
+
+    def shared(table: pd.DataFrame) -> pd.DataFrame:  # the fusion's sets may change size
+        return table[[c for c in table.columns if c.split(":", 1)[0] not in FUSION_SETS]]
+
+    if not shared(ours).equals(shared(theirs)):
         return []
     copied = []
     cv_src, cv_dst = source / "results" / "gpp" / "cv", run / "results" / "gpp" / "cv"

@@ -111,7 +111,8 @@ def test_gpp_predictions_are_reused_only_for_unchanged_inputs(tmp_path):
     gpp = lever / "results" / "gpp"
     gpp.mkdir(parents=True)
     table = pd.read_parquet(source / "results/gpp/inputs.parquet")
-    table["fused:e0"] = [0.9, 0.8]  # the lever changed the fusion network only
+    table["fused:e0"] = [0.9, 0.8]  # the lever changed the fusion network only,
+    table["fused:e1"] = [0.0, 0.1]  # its size too
     table.to_parquet(gpp / "inputs.parquet")
     assert sorted(SEEDS["reuse_gpp_predictions"](source, lever)) == ["oracle", "s2", "s2+met"]
     assert sorted(p.stem for p in (gpp / "cv").iterdir()) == ["oracle", "s2", "s2+met"]
