@@ -6,8 +6,9 @@ For each run directory ``world-W-seed-S`` found in every benchmark: the stage-1 
 encoder's held-out centre MAE (reflectance), stage 2's held-out S2 RMSE with the day
 hidden (decoded and anchored, normalised units, last epoch), and each target's value
 (``seeds.targets_table`` on that seed alone). Then, per benchmark and quantity, the mean
-over seeds and the mean and sd of the paired change against the baseline (the same
-world and seed), so that a lever is judged on differences that share the seed's noise.
+over the runs every benchmark has and the mean and sd of the paired change against the
+baseline (the same world and seed), so that a lever is judged on differences that share
+the seed's noise.
 
     .venv/bin/python benchmarks/levers.py /tmp/base /tmp/lever-a /tmp/lever-b
     .venv/bin/python benchmarks/levers.py /tmp/base /tmp/lever-a --csv levers.csv
@@ -67,6 +68,10 @@ def seed_rows(out: Path) -> pd.DataFrame:
 def compare(benchmarks: list[Path]) -> pd.DataFrame:
     """Mean over seeds per benchmark, and the paired change against the first."""
     rows = pd.concat([seed_rows(b) for b in benchmarks], ignore_index=True)
+    # only the runs every benchmark has: each mean is then over the same worlds and seeds
+    runs = rows.groupby(["world_seed", "seed"])["benchmark"].nunique()
+    common = runs[runs == len(benchmarks)].index
+    rows = rows.set_index(["world_seed", "seed"]).loc[common].reset_index()
     base = rows[rows["benchmark"] == benchmarks[0].name]
     keys = ["world_seed", "seed", "quantity"]
     paired = rows.merge(base[keys + ["value"]], on=keys, suffixes=("", "_base"))

@@ -61,6 +61,7 @@ def test_levers_are_paired_seed_by_seed(tmp_path):
     fake_run(lever, 42, 0.03, 0.012, 0.24)
     fake_run(lever, 43, 0.03, 0.013, 0.22)
     fake_run(lever, 44, 0.50, 0.001, 0.01)  # no baseline seed: left out of the pairs
+    fake_run(base, 45, 0.90, 0.001, 0.01)  # not in the lever: left out of the means
     table = LEVERS["compare"]([base, lever]).set_index(["quantity", "benchmark"])
     gpp = table.loc[("fused − s2 (ΔR² >= 0.03, resolved in every seed)", "lever")]
     assert gpp["seeds"] == 2 and gpp["mean"] == pytest.approx(0.03)
@@ -71,4 +72,6 @@ def test_levers_are_paired_seed_by_seed(tmp_path):
     held = table.loc[("held-out: S2 anchored, day hidden", "lever")]  # the last epoch's
     assert held["change"] == pytest.approx(-0.01) and held["improved"] == 2
     assert held["change_sd"] == pytest.approx(0.0, abs=1e-12)
-    assert table.loc[("held-out: S2 anchored, day hidden", "base"), "change"] == 0.0
+    base_held = table.loc[("held-out: S2 anchored, day hidden", "base")]
+    assert base_held["change"] == 0.0 and base_held["seeds"] == 2
+    assert base_held["mean"] == pytest.approx(0.24)
