@@ -1,5 +1,5 @@
 # Two commands (see README.md):
-#   make run    set up .venv (first time only) and build the workflow's main target
+#   make run    set up .venv (first time only), build the workflow's main target, summarize it
 #   make test   set up .venv (first time only) and run the tests
 # The virtualenv is created here from pyproject.toml; nothing needs installing by hand.
 # It is reinstalled only when pyproject.toml changes (the stamp file below).
@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# After the workflow, what came out (python -m ecoembed summary). Its exit status does not
+# fail `make run`: a target without the GPP tables (TARGET=embeddings) leaves it no summary.
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(TARGET)
+	-$(BIN)/python -m ecoembed summary
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,4 +1,5 @@
-"""Command line: ``python -m ecoembed --version``, ``validate-config PATH`` and ``embed``.
+"""Command line: ``python -m ecoembed --version``, ``validate-config PATH``, ``embed`` and
+``summary`` (what a run made; ``make run`` prints it at the end).
 
 The workflow itself runs through Snakemake (see the README); this is only a small helper.
 """
@@ -63,6 +64,17 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from ecoembed.evaluation.summary import MissingResultsError, summary_text
+
+    try:
+        print(summary_text(args.workdir))
+    except MissingResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ecoembed", description="ecoembed helpers (the workflow runs via Snakemake)"
@@ -92,10 +104,24 @@ def main(argv: list[str] | None = None) -> int:
     emb.add_argument("--window-px", type=int, default=128, help="streaming window (pixels)")
     emb.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
     emb.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's choice)")
+    summ = sub.add_parser(
+        "summary",
+        help="print what the workflow made: GPP skill, differences, reconstruction, files",
+        description="A short summary of a run's outputs under DIR/results: pooled GPP R² "
+        "per input set with intervals, fused against the others, reconstruction RMSE, and "
+        "where the figures, report and docs are. Exit 1 if results/gpp/summary.csv is "
+        "missing (made by the target gpp_eval).",
+    )
+    summ.add_argument(
+        "--workdir", default=".", help="the workflow's working directory (default: here)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "embed":
         return _embed(args)
+
+    if args.command == "summary":
+        return _summary(args)
 
     if args.command == "validate-config":
         from ecoembed.config import config_hash, load_config

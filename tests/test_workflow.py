@@ -433,6 +433,34 @@ def test_tiny_gpp_intervals_differences_and_decomposition(tiny):
 
 
 @pytest.mark.slow
+def test_tiny_summary_command_shows_the_runs_gpp_skill(tiny):
+    """``python -m ecoembed summary`` (what ``make run`` prints at the end) on the run's
+    working directory: fused's pooled R² of the headline model and split, as in the table."""
+    import pandas as pd
+
+    from ecoembed.evaluation.summary import headline
+
+    workdir, _ = tiny
+    done = subprocess.run(
+        [sys.executable, "-m", "ecoembed", "summary", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = pd.read_csv(workdir / "results" / "gpp" / "summary.csv")
+    model, split = headline(summary)
+    fused = summary.set_index(["input_set", "model", "split"]).loc[("fused", model, split)]
+    rows = [ln.split() for ln in done.stdout.splitlines() if ln.startswith("  fused ")]
+    assert len(rows) == 1 and rows[0][:3] == [
+        "fused",
+        f"{fused['r2']:.3f}",
+        f"[{fused['r2_lo']:.3f},",
+    ], done.stdout
+    assert f"{model}, {split.upper()}" in done.stdout
+
+
+@pytest.mark.slow
 def test_tiny_every_job_left_a_log_and_a_benchmark(tiny):
     """log: and benchmark: on every rule that computes: one of each per job of the run."""
     workdir, cfg = tiny
