@@ -1,6 +1,7 @@
 # Two commands (see README.md):
 #   make run    set up .venv (first time only), build the workflow's main target, summarize it
 #   make test   set up .venv (first time only) and run the tests
+#   make docs   build the documentation site into site/
 # The virtualenv is created here from pyproject.toml; nothing needs installing by hand.
 # It is reinstalled only when pyproject.toml changes (the stamp file below).
 
@@ -14,7 +15,7 @@ TARGET ?= gpp_eval
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ecoembed-installed
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint docs clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint --cores 1
+
+# The documentation site (docs/, mkdocs.yml) into site/; open site/index.html. Strict: a
+# broken link or a missing page fails, as in the tests.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Removes what the workflow wrote (results/ and Snakemake's metadata), not the virtualenv.
 clean:

@@ -1,5 +1,5 @@
 # ecoembed: context-aware multimodal Earth-observation embeddings (Sentinel-1 + Sentinel-2),
-# evaluated on flux-tower GPP. See README.md and docs/design.md.
+# evaluated on flux-tower GPP. See README.md and docs/ (docs/design.md: the design).
 #
 #   snakemake --cores 2 synthesize                       the synthetic world (embedded default)
 #   snakemake --cores 2 cubes                            analysis-ready cubes of every tile
@@ -17,6 +17,10 @@
 # mock of its job: python workflow_scripts/<script>.py [wildcard=value ...] (see _common.py).
 
 from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
 
 
 configfile: Path(workflow.basedir) / "config.yaml"

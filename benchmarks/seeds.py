@@ -19,7 +19,9 @@ Prints and writes (under ``--out``):
   measures of the crop per seed (as rule eval_reconstruction writes them);
 * ``summary.md``: mean, spread (standard deviation and range over seeds) of every set's R²,
   of the paired differences, and of the reconstruction errors, stamped with the commit,
-  the config hash and the run's time: the table the README shows.
+  the config hash and the run's time. ``--publish`` makes it the benchmark the docs show:
+  the tables and their stamp go to ``docs/data/seeds/``, from which ``docs/generate.py``
+  writes ``docs/results.md`` and the README's headline.
 
     .venv/bin/python benchmarks/seeds.py                     # default world, seeds 42, 43, 44
     .venv/bin/python benchmarks/seeds.py --seeds 3 --world-seeds 42,7 --out /tmp/seeds
@@ -35,6 +37,7 @@ finished seeds are kept, so an interrupted run goes on where it stopped.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -50,10 +53,8 @@ import yaml
 from ecoembed.config import config_hash, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "docs"))
-from rulegraph import between_markers  # noqa: E402
-
-README_MARKERS = ("<!-- seeds:start -->", "<!-- seeds:end -->")
+sys.path.insert(0, str(REPO / "docs"))  # generate.py: the pages built from the published tables
+PUBLISHED = REPO / "docs" / "data" / "seeds"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 WORLD_DIRS = ("raw", "synth", "truth", "cube")  # made once per world, shared by the seeds
 HEADLINE_MODEL, HEADLINE_SPLIT = "temporal_net", "loso"
@@ -559,6 +560,19 @@ def summary_markdown(
     return "\n\n".join(parts) + "\n"
 
 
+def publish(out: Path, stamp: dict, docs_data: Path = PUBLISHED) -> None:
+    """Make this benchmark the one the docs show: its tables and stamp into docs/data/seeds/
+    (the sources of the generated pages), then the pages rewritten from them."""
+    import generate
+
+    docs_data.mkdir(parents=True, exist_ok=True)
+    for name in generate.SEED_TABLES:
+        shutil.copyfile(out / f"{name}.csv", docs_data / f"{name}.csv")
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in stamp.items()}
+    (docs_data / "stamp.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    generate.main([])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configfile", type=Path, default=None, help="on top of config.yaml")
@@ -581,7 +595,10 @@ def main() -> int:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "runs" / "seeds")
     ap.add_argument(
-        "--readme", action="store_true", help="write summary.md into README.md's seeds block"
+        "--publish",
+        action="store_true",
+        help="copy the tables and their stamp into docs/data/seeds/ and regenerate the "
+        "pages built from them (docs/results.md, README.md's headline: docs/generate.py)",
     )
     args = ap.parse_args()
     cfg = args.cfg = merged_config(args.configfile)
@@ -619,11 +636,8 @@ def main() -> int:
     text = summary_markdown(skill, diffs, recon, images, stamp)
     (out / "summary.md").write_text(text, encoding="utf-8")
     print(text)
-    if args.readme:
-        readme = REPO / "README.md"
-        new = between_markers(readme.read_text(encoding="utf-8"), *README_MARKERS, text, readme)
-        readme.write_text(new, encoding="utf-8")
-        print(f"wrote the table into {readme}")
+    if args.publish:
+        publish(out, stamp)
     return 0
 
 

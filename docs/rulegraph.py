@@ -1,8 +1,9 @@
-"""Write the workflow's rule graph into README.md as a Mermaid flowchart (rendered as a
-picture by GitHub, GitLab and most Markdown viewers), or check that it is current.
+"""Write the workflow's rule graph into README.md and docs/workflow.md as a Mermaid
+flowchart (rendered as a picture by GitHub, GitLab, most Markdown viewers and the docs
+site), or check that it is current.
 
-    python docs/rulegraph.py           # rewrite the block between the README's markers
-    python docs/rulegraph.py --check   # exit 1 if the README's graph is out of date
+    python docs/rulegraph.py           # rewrite the blocks between the files' markers
+    python docs/rulegraph.py --check   # exit 1 if a file's graph is out of date
 
 The graph comes from ``snakemake all --rulegraph dot`` on the default config; the rule
 ``all`` (which only collects targets) is left out.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+TARGETS = (README, REPO / "docs" / "workflow.md")
 START, END = "<!-- rulegraph:start -->", "<!-- rulegraph:end -->"
 LEFT_OUT = {"all"}
 
@@ -62,14 +64,20 @@ def between_markers(text: str, start: str, end: str, block: str, where: Path) ->
 
 
 def main(argv: list[str]) -> int:
-    current = README.read_text(encoding="utf-8")
-    wanted = between_markers(current, START, END, mermaid(edges(rulegraph_dot())), README)
-    if "--check" in argv:
-        if wanted != current:
-            print("README.md: the rule graph is out of date; run python docs/rulegraph.py")
-            return 1
-        return 0
-    README.write_text(wanted, encoding="utf-8")
+    graph = mermaid(edges(rulegraph_dot()))
+    stale = []
+    for path in TARGETS:
+        current = path.read_text(encoding="utf-8")
+        wanted = between_markers(current, START, END, graph, path)
+        if wanted == current:
+            continue
+        if "--check" in argv:
+            stale.append(path.relative_to(REPO).as_posix())
+        else:
+            path.write_text(wanted, encoding="utf-8")
+    if stale:
+        print(f"{', '.join(stale)}: the rule graph is out of date; run python docs/rulegraph.py")
+        return 1
     return 0
 
 

@@ -57,7 +57,7 @@ def credential_hint(source: Mapping[str, Any]) -> str:
     signup = f" ({SIGNUP[sign]})" if sign in SIGNUP else ""
     return (
         f"collection {source.get('collection')!r} at {who} needs an account: export "
-        f"{env}=<your key>{signup}; see README, 'Run on real data'"
+        f"{env}=<your key>{signup}; see the docs, 'Run on real data' (docs/howto/real-data.md)"
     )
 
 
