@@ -12,6 +12,7 @@ from ecoembed.gpp.confidence import (
     bootstrap_tables,
     reference_pairs,
     resample_weights,
+    seed_mean_differences,
     weighted_skill,
 )
 from ecoembed.gpp.decomposition import decompose, seasonal_cycle, split_parts
@@ -133,6 +134,59 @@ def test_noise_of_similar_size_gives_an_unresolved_difference_and_the_same_resam
     assert row["r2_diff_lo"] < 0 < row["r2_diff_hi"] and not row["resolved"]
     _, again = bootstrap_tables(p, BootstrapConfig(300), 0)
     pd.testing.assert_frame_equal(diff, again)  # a seed gives the same intervals
+
+
+def other_run(p: pd.DataFrame, swap: bool = False, roll: int = 0) -> pd.DataFrame:
+    """Another training run on the same tower-days: the sets' errors swapped between fused
+    and s2, or each set's errors rolled by ``roll`` rows (same size, other realisation)."""
+    q = p.copy()
+    if swap:
+        q["input_set"] = q["input_set"].map({"fused": "s2", "s2": "fused"})
+    err = q["predicted"] - q["observed"]
+    q["predicted"] = q["observed"] + err.groupby(q["input_set"]).transform(
+        lambda e: np.roll(e.to_numpy(), roll)
+    )
+    return q
+
+
+def test_the_seed_mean_difference_is_the_mean_of_the_seeds_differences():
+    """Two training runs: the point is the mean of each run's own R² difference, and one
+    run's lead and the other's equal loss average to an unresolved zero."""
+    a = predictions({"fused": 0.8, "s2": 1.2}, seed=1)
+    b = other_run(a, swap=True)
+    cfg = BootstrapConfig(300)
+    own = [bootstrap_tables(r, cfg, 0)[1].set_index("other").loc["s2", "r2_diff"] for r in (a, b)]
+    d = seed_mean_differences([a, b], cfg, 0).set_index("other").loc["s2"]
+    assert d["runs"] == 2
+    assert own[0] > 0 > own[1]
+    assert d["r2_diff"] == pytest.approx(np.mean(own)) and abs(d["r2_diff"]) < 1e-12
+    # on every resample the two runs' sets trade places: the mean difference is 0 there too
+    assert abs(d["r2_diff_lo"]) < 1e-12 and abs(d["r2_diff_hi"]) < 1e-12
+    assert not d["resolved"]
+    # both runs ahead: the mean is resolved, and its interval no wider than one run's
+    c = other_run(a, roll=400)
+    both = seed_mean_differences([a, c], cfg, 0).set_index("other").loc["s2"]
+    single = bootstrap_tables(a, cfg, 0)[1].set_index("other").loc["s2"]
+    assert both["resolved"] and both["r2_diff_lo"] > 0
+    width = both["r2_diff_hi"] - both["r2_diff_lo"]
+    assert width < 1.05 * (single["r2_diff_hi"] - single["r2_diff_lo"])
+
+
+def test_runs_that_disagree_on_the_observations_are_refused():
+    a = predictions({"fused": 0.8, "s2": 1.2}, seed=1)
+    b = a.assign(observed=a["observed"] + 1.0)
+    with pytest.raises(ValueError, match="observed"):
+        seed_mean_differences([a, b], BootstrapConfig(50), 0)
+
+
+def test_the_seed_mean_uses_only_tower_days_every_run_predicted():
+    a = predictions({"fused": 0.8, "s2": 1.2}, seed=1)
+    short = a[a["date"] < "2023-01-01"]
+    full = seed_mean_differences([short, short], BootstrapConfig(100), 0)
+    mixed = seed_mean_differences([a, short], BootstrapConfig(100), 0)
+    alone = bootstrap_tables(short, BootstrapConfig(100), 0)[1]
+    assert full["r2_diff"].iloc[0] == pytest.approx(alone["r2_diff"].iloc[0])
+    assert mixed["r2_diff"].iloc[0] == pytest.approx(alone["r2_diff"].iloc[0])
 
 
 def test_pairs_compare_fused_within_the_same_meteorology():
