@@ -41,7 +41,7 @@ class FusionConfig:
     lr_schedule: str = "cosine"  # or "constant" (ecoembed.train.loop.epoch_lr)
     examples_per_tile: int = 8000
     context_dates: int = 4  # clear S2 dates, half before and half after the day
-    other_tokens: int = 1  # acquisitions of each other sensor (S1) nearest the day
+    other_tokens: int = 6  # acquisitions of each other sensor (S1) nearest the day
     p_hide: float = 0.5
     consistency: float = 1.0  # weight of ||z(day hidden) - z(day visible)||^2 on visible days
     code_weight: float = 3.0  # weight of decoding each sensor's standardised code from z
