@@ -240,6 +240,7 @@ def untrained_checkpoint(
     latent_dim: int = 7,
     embedding_dim: int = 7,
     context_dates: int = 4,
+    other_tokens: int = FusionConfig.other_tokens,
     seed: int = 0,
 ) -> dict:
     """A fusion checkpoint of the given architecture with random weights, in the format
@@ -270,6 +271,11 @@ def untrained_checkpoint(
         {m: len(n) for m, n in bands.items()}, latent_dim=latent_dim, embedding_dim=embedding_dim
     )
     config = asdict(
-        FusionConfig(embedding_dim=embedding_dim, context_dates=context_dates, seed=seed)
+        FusionConfig(
+            embedding_dim=embedding_dim,
+            context_dates=context_dates,
+            other_tokens=other_tokens,
+            seed=seed,
+        )
     )
     return fusion_checkpoint(config, fusion, states, bands)
