@@ -9,6 +9,7 @@ peak resident memory is read from the operating system.
 
     .venv/bin/python benchmarks/cube_memory.py                # tiles of 512 and 2048 pixels
     .venv/bin/python benchmarks/cube_memory.py --factors 8    # only 2048
+    .venv/bin/python benchmarks/cube_memory.py --publish      # the table in docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--factors", type=int, nargs="+", default=[2, 8])
     ap.add_argument("--threads", type=int, default=2, help="reading threads (rule cube: 2)")
+    ap.add_argument(
+        "--publish", action="store_true", help="the table into docs/benchmarks.md (record.py)"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ecoembed-cube-bench-"))
     cube_cfg = validate_config({})["cube"]
@@ -179,11 +183,13 @@ def main() -> int:
                     res["seconds"],
                     pixel_dates / res["seconds"] / 1e6,
                     time.perf_counter() - t,
+                    res["pixel_series_s"],
+                    res["one_date_s"],
                 )
             )
             shutil.rmtree(raw)
         print(f"{'tile':>11} {'peak memory':>12} {'build':>8} {'throughput':>22}")
-        for size, mb, sec, mpx, _ in rows:
+        for size, mb, sec, mpx, *_ in rows:
             print(f"{size:>5} x {size:<4} {mb:>9.0f} MB {sec:>7.1f}s {mpx:>10.2f} Mpixel-dates/s")
         worst = max(r[1] for r in rows if r[0] >= 2048) if any(r[0] >= 2048 for r in rows) else None
         if worst is not None:
@@ -191,9 +197,35 @@ def main() -> int:
                 f"2048 x 2048, one year: peak memory {worst:.0f} MB "
                 f"({'under' if worst < 2000 else 'OVER'} the 2000 MB requirement)"
             )
+        if args.publish:
+            publish_table(rows, n_s2, n_s1, args.threads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def publish_table(rows: list[tuple], n_s2: int, n_s1: int, threads: int) -> None:
+    import pandas as pd
+    from record import publish
+
+    table = pd.DataFrame(
+        [
+            {
+                "tile (px)": f"{size} x {size}",
+                "build (s)": f"{sec:.0f}",
+                "Mpixel-dates/s": f"{mpx:.2f}",
+                "peak memory (MB)": f"{mb:.0f}",
+                "one pixel's series (ms)": f"{series * 1e3:.0f}",
+                "one date, whole tile (s)": f"{one_date:.1f}",
+            }
+            for size, mb, sec, mpx, _, series, one_date in rows
+        ]
+    )
+    notes = [
+        f"One year: {n_s2} Sentinel-2 and {n_s1} Sentinel-1 acquisitions; {threads} reading "
+        "threads; the default `cube` config (every band, the default window)."
+    ]
+    publish("cube_memory", table, notes)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ from ecoembed.config import config_hash, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "docs"))  # generate.py: the pages built from the published tables
+sys.path.insert(0, str(REPO / "benchmarks"))  # record.py, also when run by runpy
+from record import commit  # noqa: E402
+
 PUBLISHED = REPO / "docs" / "data" / "seeds"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 WORLD_DIRS = ("raw", "synth", "truth", "cube")  # made once per world, shared by the seeds
@@ -461,22 +464,6 @@ def markdown(df: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
             cells.append(f"{v:.{digits}f}" if isinstance(v, float) else str(v))
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([head, rule, *body])
-
-
-def git(*args: str) -> str:
-    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise OSError(done.stderr)
-    return done.stdout.strip()
-
-
-def commit() -> str:
-    """This checkout's commit, ``+dirty`` when tracked files differ from it."""
-    try:
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-        return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 def summary_markdown(

@@ -7,6 +7,7 @@ embedded default (config.yaml) builds in under a minute on 2 cores.
 
     .venv/bin/python benchmarks/synthesize_world.py                 # config.yaml, 2 cores
     .venv/bin/python benchmarks/synthesize_world.py --configfile config/tiny.yaml --cores 1
+    .venv/bin/python benchmarks/synthesize_world.py --publish       # docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def main() -> int:
     ap.add_argument("--configfile", default=str(REPO / "config.yaml"))
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
+    ap.add_argument(
+        "--publish", action="store_true", help="the table into docs/benchmarks.md (record.py)"
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ecoembed-bench-"))
@@ -72,8 +76,31 @@ def main() -> int:
     print(f"wall time of `snakemake synthesize`: {wall:.1f} s")
     print(pd.DataFrame(rows).to_string(index=False))
     results = work / "results"
-    for part in ("raw", "truth"):
-        print(f"size of results/{part}: {folder_size_mb(results / part):.0f} MB")
+    sizes = {part: folder_size_mb(results / part) for part in ("raw", "truth")}
+    for part, mb in sizes.items():
+        print(f"size of results/{part}: {mb:.0f} MB")
+    if args.publish:
+        from record import publish
+
+        table = pd.DataFrame(
+            [
+                {
+                    "tile job": r["tile"],
+                    "time (s)": f"{r['seconds']:.1f}",
+                    "CPU time (s)": f"{r['cpu_seconds']:.1f}",
+                    "peak memory (MB)": f"{r['max_rss_mb']:.0f}",
+                }
+                for r in rows
+            ]
+        )
+        config = Path(args.configfile).resolve()
+        shown = config.relative_to(REPO) if config.is_relative_to(REPO) else config
+        notes = [
+            f"`snakemake --cores {args.cores} synthesize` of `{shown}` from nothing: "
+            f"{wall:.1f} s wall time; it writes {sizes['raw']:.0f} MB of raw data "
+            f"(`results/raw`) and {sizes['truth']:.0f} MB of truth (`results/truth`)."
+        ]
+        publish("synthesize_world", table, notes)
     if args.keep:
         print(f"kept: {work}")
     else:

@@ -4,7 +4,10 @@ is typed twice:
 * ``docs/configuration.md``: the configuration reference, from ``ecoembed/config.schema.yaml``;
 * ``docs/results.md`` (the seeds block) and ``README.md`` (the headline block): the seed
   benchmark's tables, from the benchmark outputs published in ``docs/data/seeds/``
-  (``python benchmarks/seeds.py --publish`` copies them there and runs this script).
+  (``python benchmarks/seeds.py --publish`` copies them there and runs this script);
+* ``docs/benchmarks.md`` (one block per speed or memory benchmark): each benchmark's
+  table and stamp, published in ``docs/data/benchmarks/`` by the script's ``--publish``
+  (``benchmarks/record.py``).
 
 Usage::
 
@@ -45,6 +48,10 @@ SEED_TABLES = (
     "reconstruction",
     "image_quality",
 )
+BENCH_DATA = REPO / "docs" / "data" / "benchmarks"
+BENCH_PAGE = REPO / "docs" / "benchmarks.md"
+# The speed and memory benchmarks the docs show, each with a block in docs/benchmarks.md.
+BENCHMARKS = ("synthesize_world", "cube_memory", "export", "gpp_ensemble")
 # The input sets of the README's headline table, in the order a reader compares them.
 HEADLINE_SETS = ("fused", "s2", "s2_bands", "nirv_lue", "s1")
 
@@ -215,6 +222,45 @@ def headline_block(tables: dict[str, pd.DataFrame], stamp: dict) -> str:
     )
 
 
+# --- the speed and memory benchmarks ---------------------------------------------------
+
+
+def bench_markers(name: str) -> tuple[str, str]:
+    return f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+
+
+def bench_block(name: str, folder: Path = BENCH_DATA) -> str:
+    """One benchmark's published table under the stamp that made it."""
+    csv, meta = folder / f"{name}.csv", folder / f"{name}.json"
+    if not (csv.is_file() and meta.is_file()):
+        return (
+            f"Not published yet: `python benchmarks/{name}.py --publish` measures it and "
+            "writes this block.\n"
+        )
+    stamp = json.loads(meta.read_text(encoding="utf-8"))
+    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    head = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(r) + " |" for r in table.itertuples(index=False)]
+    lines = [
+        f"Measured {stamp['date']} at {stamp['commit']} on {stamp['machine']}: "
+        f"`{stamp['command']}`.",
+        "",
+        head,
+        rule,
+        *rows,
+    ]
+    if stamp.get("notes"):
+        lines += ["", *(f"- {note}" for note in stamp["notes"])]
+    return "\n".join(lines) + "\n"
+
+
+def bench_page(page: str, folder: Path = BENCH_DATA) -> str:
+    for name in BENCHMARKS:
+        page = between_markers(page, *bench_markers(name), bench_block(name, folder), BENCH_PAGE)
+    return page
+
+
 # --- writing and checking ----------------------------------------------------------------
 
 
@@ -230,6 +276,7 @@ def wanted_files() -> dict[Path, str]:
             results, *SEEDS_MARKERS, seeds_block(tables, stamp), RESULTS_PAGE
         ),
         README: between_markers(readme, *HEADLINE_MARKERS, headline_block(tables, stamp), README),
+        BENCH_PAGE: bench_page(BENCH_PAGE.read_text(encoding="utf-8")),
     }
 
 

@@ -135,3 +135,35 @@ def test_the_readme_is_short():
     """A newcomer reads it in five minutes; the rest lives in docs/."""
     lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) < 250
+
+
+def test_a_published_benchmark_becomes_its_block_with_the_stamp(tmp_path):
+    """benchmarks/record.py writes table + stamp; docs/generate.py shows exactly those."""
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import record
+
+    table = pd.DataFrame({"tile (px)": ["512 x 512"], "pixel-dates/s": ["22,100"]})
+    record.publish(
+        "export",
+        table,
+        ["2.87 MFLOP per pixel-date."],
+        folder=tmp_path,
+        argv=[str(REPO / "benchmarks" / "export.py"), "--sizes", "512", "--publish"],
+        regenerate=False,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv", "export.json"]
+    block = generate.bench_block("export", tmp_path)
+    assert "`python benchmarks/export.py --sizes 512`" in block  # --publish is not part of it
+    assert "| tile (px) | pixel-dates/s |\n|---|---|\n| 512 x 512 | 22,100 |" in block
+    assert "- 2.87 MFLOP per pixel-date." in block
+    assert "cores" in block  # the machine it ran on
+    missing = generate.bench_block("cube_memory", tmp_path)
+    assert missing.startswith("Not published yet: `python benchmarks/cube_memory.py --publish`")
+    page = "x\n<!-- bench:export:start -->\nold\n<!-- bench:export:end -->\n"
+    for name in generate.BENCHMARKS:
+        if name != "export":
+            page += f"<!-- bench:{name}:start -->\n<!-- bench:{name}:end -->\n"
+    assert "22,100" in generate.bench_page(page, tmp_path)
+    assert "old" not in generate.bench_page(page, tmp_path)
