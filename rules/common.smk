@@ -228,7 +228,7 @@ def figure_output(name, category):
         at(FIGURE, name=name),
         caption=f"../report/{name}.rst",
         category=category,
-        labels={"figure": name},
+        labels={"result": f"{name} (figure)"},
     )
 
 

@@ -105,7 +105,7 @@ rule eval_reconstruction:
             IMAGE_QUALITY_EVAL,
             caption="../report/image_quality.rst",
             category="Embeddings",
-            labels={"table": "reconstruction image quality"},
+            labels={"result": "reconstruction image quality (table)"},
         ),
     params:
         tiles=TILES,

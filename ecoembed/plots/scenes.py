@@ -129,7 +129,7 @@ def plot_reconstruction(
     fig, axes = plt.subplots(1, 4, figsize=(14, 4.2), layout="constrained")
     axes[0].imshow(s2_true_colour(cube["s2"].isel(time=t)), interpolation="nearest")
     axes[0].contour(valid, levels=[0.5], colors="#D55E00", linewidths=0.6)
-    image_axes(axes[0], f"observed {when:%Y-%m-%d}\n(orange: edge of the clear mask)")
+    image_axes(axes[0], f"observed {when:%Y-%m-%d}\n(orange: cloud and shadow outline)")
     axes[1].imshow(s2_true_colour(recon), interpolation="nearest")
     image_axes(axes[1], "fused reconstruction (clear views + embedding)")
     axes[2].imshow(s2_true_colour(clear_truth), interpolation="nearest")
