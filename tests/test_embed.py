@@ -84,14 +84,14 @@ def model(checkpoint):
     return load_embedding_model(checkpoint)
 
 
-def random_series(rng, t2=14, t1=11, h=12, w=10, halo=SIZE // 2, cloud=0.4):
+def random_series(rng, t2=14, t1=11, h=12, w=10, halo=SIZE // 2, cloud=0.4, s1_start=7998.7):
     hh, ww = h + 2 * halo, w + 2 * halo
     s2 = rng.normal(size=(t2, len(S2_BAND_NAMES), hh, ww)).astype(np.float32)
     s2[rng.random((t2, hh, ww))[:, None].repeat(s2.shape[1], 1) < cloud] = np.nan
     s2 = np.where(np.isfinite(s2).all(axis=1, keepdims=True), s2, np.nan)
     s1 = rng.normal(size=(t1, 2, hh, ww)).astype(np.float32)
     s2_days = np.cumsum(rng.integers(3, 8, t2)).astype(float) + 8000.4
-    s1_days = np.cumsum(rng.integers(4, 10, t1)).astype(float) + 7998.7
+    s1_days = np.cumsum(rng.integers(4, 10, t1)).astype(float) + s1_start
     return dense.WindowSeries(s2, s2_days, s1, s1_days)
 
 
@@ -153,10 +153,14 @@ def test_dense_codes_equal_per_pixel_neighbourhoods(model):
 
 
 def test_fused_embedding_equals_the_training_inputs_per_pixel(model):
-    """Vectorised gathers (day code, nearest clear context, nearest S1) against a per-pixel
-    construction with the training code's own helpers."""
+    """Vectorised gathers (day code, nearest clear context, the ``other_tokens`` nearest S1
+    acquisitions) against a per-pixel construction with the training code's own helpers
+    and a brute-force choice of the S1 acquisitions (a longer S1 series, so that several
+    tokens have their full temporal context)."""
     rng = np.random.default_rng(3)
-    series = random_series(rng)
+    series = random_series(rng, t1=20, s1_start=7975.2)
+    k1 = model.other_tokens
+    assert k1 > 1  # the default: several S1 tokens
     targets = dense.s2_date_targets(series.s2_days)
     prod = dense.embed_window(model, series, targets)
     halo, w = model.halo, series.s2.shape[3] - 2 * model.halo
@@ -171,8 +175,11 @@ def test_fused_embedding_equals_the_training_inputs_per_pixel(model):
             clear = np.isfinite(series.s2[:, :, r, c]).all(axis=1)
             near = _nearest_clear(clear, t, 4, 0, t2 - 1)
             frames_ok = all(FRAMES // 2 <= u < t2 - FRAMES // 2 for u in [t, *near])
-            s1_t = int(np.argmin(np.abs(series.s1_days - series.s2_days[t])))
-            if not frames_ok or not (FRAMES // 2 <= s1_t < series.s1.shape[0] - FRAMES // 2):
+            gap1 = np.abs(series.s1_days - series.s2_days[t])
+            s1_ts = [int(i) for i in np.argsort(gap1, kind="stable")[:k1]]  # nearest first
+            if not frames_ok or not all(
+                FRAMES // 2 <= i < series.s1.shape[0] - FRAMES // 2 for i in s1_ts
+            ):
                 continue  # the reference helpers need full temporal context
 
             def code(enc, s, ts, r=r, c=c):
@@ -198,8 +205,9 @@ def test_fused_embedding_equals_the_training_inputs_per_pixel(model):
                     present,
                     {
                         "s1": (
-                            code(enc1, ser1, [s1_t]),
-                            torch.tensor([series.s1_days[s1_t] - series.s2_days[t]]).float(),
+                            code(enc1, ser1, s1_ts)[None],
+                            torch.tensor(series.s1_days[s1_ts] - series.s2_days[t])[None].float(),
+                            torch.ones(1, k1, dtype=torch.bool),
                         )
                     },
                 )

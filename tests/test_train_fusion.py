@@ -153,11 +153,16 @@ def test_consistency_brings_reconstructed_days_onto_observed_ones(stage1, tmp_pa
 def test_code_loss_keeps_more_of_each_sensors_code(stage1, tmp_path):
     """fusion.code_weight asks the embedding to keep each encoder's code: what of the S1
     code the held-out embeddings cannot map onto linearly is at least halved (without it
-    the embedding keeps only what predicts the day's values of the centre pixel)."""
+    the embedding keeps only what predicts the day's values of the centre pixel). One S1
+    token: with the default six, 4 epochs on 800 examples are too few for the embedding to
+    summarise them all (held-out S1 code R² 0.68 without the loss, 0.72 with it here; 0.993
+    or more in the default run)."""
     series, paths = stage1
     kept = {}
     for weight in (0.0, 3.0):
-        cfg = FusionConfig(epochs=4, batch_size=64, examples_per_tile=800, code_weight=weight)
+        cfg = FusionConfig(
+            epochs=4, batch_size=64, examples_per_tile=800, code_weight=weight, other_tokens=1
+        )
         out = FusionOutputs.in_dir(tmp_path / str(weight))
         train_fusion(series["s2"], series["s1"], paths, out, cfg, progress=False)
         kept[weight] = pd.read_csv(out.curves).iloc[-1]
@@ -318,7 +323,10 @@ def test_window_examples_equal_a_per_pixel_construction():
     s2, s1 = random_window_series(rng, t2, t1, h, w, 0.4)
     s2v, s2_days, s1_days = s2.values, s2.day_of, s1.day_of
     row, col = 9, 6
-    ex = window_examples(s2, s1, enc2, enc1, FusionConfig(context_dates=4), row, col, rng)
+    cfg = FusionConfig(context_dates=4)
+    k1 = cfg.other_tokens
+    assert k1 > 1  # the default: several S1 tokens
+    ex = window_examples(s2, s1, enc2, enc1, cfg, row, col, rng)
     assert ex is not None and ex["day_code"].shape[0] > 100
     half = frames // 2
     checked = 0
@@ -347,9 +355,13 @@ def test_window_examples_equal_a_per_pixel_construction():
             assert np.isnan(ex["before_value"][i]).all()
         if after:
             assert ex["after_dt"][i] == pytest.approx(s2_days[after[0]] - s2_days[t], abs=1e-3)
-        s1_t = int(np.argmin(np.abs(s1_days - s2_days[t])))
-        assert ex["s1_dt"][i] == pytest.approx(s1_days[s1_t] - s2_days[t], abs=1e-3)
-        full = all(half <= u < t2 - half for u in [t, *near]) and half <= s1_t < t1 - half
+        # the k1 S1 acquisitions nearest the day, nearest first (all valid here)
+        s1_ts = np.argsort(np.abs(s1_days - s2_days[t]), kind="stable")[:k1]
+        assert ex["s1_ok"][i].all()
+        np.testing.assert_allclose(ex["s1_dt"][i], s1_days[s1_ts] - s2_days[t], atol=1e-3)
+        full = all(half <= u < t2 - half for u in [t, *near]) and all(
+            half <= u < t1 - half for u in s1_ts
+        )
         inside = size // 2 <= r < h - size // 2 and size // 2 <= c < w - size // 2
         if not (full and inside):
             continue
@@ -359,9 +371,9 @@ def test_window_examples_equal_a_per_pixel_construction():
         )
         ctx = encode_at(enc2, s2, np.array(near), rr.repeat(len(near)), cc.repeat(len(near)))
         np.testing.assert_allclose(ex["ctx_code"][i][ex["ctx_ok"][i]], ctx, atol=1e-5)
-        np.testing.assert_allclose(
-            ex["s1_code"][i], encode_at(enc1, s1, np.array([s1_t]), rr, cc)[0], atol=1e-5
-        )
+        codes1 = encode_at(enc1, s1, s1_ts, rr.repeat(k1), cc.repeat(k1))
+        np.testing.assert_allclose(ex["s1_codes"][i], codes1, atol=1e-5)
+        np.testing.assert_allclose(ex["s1_code"][i], codes1[0], atol=1e-5)  # the nearest
         checked += 1
     assert checked >= 20
 
