@@ -333,7 +333,7 @@ def main() -> None:
             f"Device {args.device}, {args.threads} threads; this machine's 2048 x 2048 float32 "
             f"matmul in the same run: {gflops_peak:.0f} GFLOP/s.",
             f"PyTorch counts {fig['flops_per_pixel_date'] / 1e6:.2f} MFLOP per exported "
-            "pixel-date (default architecture, random weights; "
+            f"pixel-date (default architecture with {tokens} S1 token(s), random weights; "
             f"{args.s2_dates} S2 and {args.s1_dates} S1 dates per tile, half the S2 "
             "pixel-dates clear).",
             f"Against encoding one cropped neighbourhood per pixel-date "
