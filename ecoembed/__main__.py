@@ -1,4 +1,5 @@
-"""Command line: ``python -m ecoembed --version``, ``validate-config PATH``, ``embed`` and
+"""Command line: ``python -m ecoembed --version``, ``validate-config PATH``, ``embed``,
+``geotiff`` (chosen dates of an embeddings store as GeoTIFFs with a STAC catalog) and
 ``summary`` (what a run made; ``make run`` prints it at the end).
 
 The workflow itself runs through Snakemake (see the README); this is only a small helper.
@@ -64,6 +65,24 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _geotiff(args: argparse.Namespace) -> int:
+    import logging
+
+    from ecoembed.embed.geotiff import write_embedding_geotiffs
+    from ecoembed.io.errors import InputDataError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        table = write_embedding_geotiffs(
+            args.store, args.out, start=args.start, end=args.end, quantise=not args.float32
+        )
+    except (InputDataError, FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(table.to_string(index=False))
+    return 0
+
+
 def _summary(args: argparse.Namespace) -> int:
     from ecoembed.evaluation.summary import MissingResultsError, summary_text
 
@@ -104,6 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     emb.add_argument("--window-px", type=int, default=128, help="streaming window (pixels)")
     emb.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
     emb.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's choice)")
+    tif = sub.add_parser(
+        "geotiff",
+        help="write chosen dates of an embeddings store as GeoTIFFs with a STAC catalog",
+        description="One Cloud-Optimized GeoTIFF per date (one band per embedding "
+        "dimension; int8 with per-dimension scale and offset unless --float32) and a STAC "
+        "catalog (catalog.json) over them, from an embeddings or daily Zarr store "
+        "(results/embeddings/<tile>.zarr). Prints each date's de-quantisation error.",
+    )
+    tif.add_argument("--store", required=True, help="embeddings or daily Zarr store")
+    tif.add_argument("--out", required=True, help="folder to write (must not exist)")
+    tif.add_argument("--start", help="first date, YYYY-MM-DD (default: the store's first)")
+    tif.add_argument("--end", help="last date, YYYY-MM-DD, included (default: the last)")
+    tif.add_argument("--float32", action="store_true", help="write float32, not int8")
     summ = sub.add_parser(
         "summary",
         help="print what the workflow made: GPP skill, differences, reconstruction, files",
@@ -122,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "summary":
         return _summary(args)
+
+    if args.command == "geotiff":
+        return _geotiff(args)
 
     if args.command == "validate-config":
         from ecoembed.config import config_hash, load_config

@@ -390,6 +390,56 @@ class LocalStacIO(DefaultStacIO):
         return super().read_text_from_href(local)
 
 
+EMBEDDINGS_COLLECTION_ID = "ecoembed-embeddings"
+
+
+def make_embedding_item(
+    item_id: str,
+    *,
+    tile: str,
+    datetime: dt.datetime | str,
+    grid: GridSpec,
+    href: str,
+    dims: int,
+    data_type: str,
+    nodata: float,
+    scales: Iterable[float] | None = None,
+    offsets: Iterable[float] | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> pystac.Item:
+    """An item of one date's exported embedding: one COG asset with one band per dimension
+    (``raster:bands`` with each band's scale and offset where quantised, so that a reader
+    gets the embedding as value * scale + offset)."""
+    item = _new_item(
+        item_id,
+        collection_id=EMBEDDINGS_COLLECTION_ID,
+        tile=tile,
+        when=datetime,
+        epsg=grid.epsg,
+        bbox=grid.bounds,
+        properties=dict(properties or {}),
+    )
+    RasterExtension.add_to(item)
+    asset, res = _add_asset(
+        item, "embedding", (href, grid.transform, grid.shape), title=f"{dims}-dimensional embedding"
+    )
+    scales = [None] * dims if scales is None else [float(v) for v in scales]
+    offsets = [None] * dims if offsets is None else [float(v) for v in offsets]
+    if len(scales) != dims or len(offsets) != dims:
+        raise ValueError(f"item {item_id}: {dims} dimensions but {len(scales)} scales")
+    RasterExtension.ext(asset).bands = [
+        RasterBand.create(
+            nodata=nodata,
+            data_type=DataType(data_type),
+            spatial_resolution=res,
+            scale=scale,
+            offset=offset,
+        )
+        for scale, offset in zip(scales, offsets, strict=True)
+    ]
+    return item
+
+
 def make_tile_item(
     tile: str,
     *,
