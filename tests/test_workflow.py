@@ -564,6 +564,23 @@ def test_tiny_figure_config_change_replots_the_figures_only(tiny, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_script_run_by_hand_without_its_inputs_says_why_on_the_terminal(tmp_path):
+    """By hand the traceback still goes to the rule's log, but the error and where the log
+    is reach the terminal (Snakemake shows the log itself; a person would see nothing)."""
+    run = subprocess.run(
+        [sys.executable, str(REPO / "workflow_scripts" / "gpp_cv.py"), "input_set=fused"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1
+    assert "FileNotFoundError: results/gpp/inputs.parquet" in run.stderr
+    assert "(traceback in results/logs/gpp/cv_fused.log)" in run.stderr
+    log = (tmp_path / "results" / "logs" / "gpp" / "cv_fused.log").read_text()
+    assert "Traceback (most recent call last)" in log and "inputs.parquet" in log
+
+
 def test_tiny_a_script_run_by_hand_makes_what_the_rule_made(tiny, tmp_path):
     """workflow_scripts/plot_figure.py run by hand (the mock of rule figure_gpp_skill, in a
     working directory holding only the figure's input) writes the figure the workflow did."""

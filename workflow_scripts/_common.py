@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,17 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 SNAKEFILE = REPO / "Snakefile"
+_BY_HAND = False  # set by by_hand(): a person at a terminal, not Snakemake, is watching
+
+
+def _report_to(log: Any, terminal: Any, log_path: Path):
+    """An excepthook: the whole traceback into the log, its last line on the terminal."""
+
+    def report(kind, value, tb) -> None:
+        traceback.print_exception(kind, value, tb, file=log)
+        print(f"{kind.__name__}: {value}\n(traceback in {log_path})", file=terminal)
+
+    return report
 
 
 def start_logging(log_path: str | Path | None = None) -> logging.Logger:
@@ -50,6 +62,8 @@ def start_logging(log_path: str | Path | None = None) -> logging.Logger:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         stream = open(log_path, "w", buffering=1, encoding="utf-8")
         sys.stderr = stream
+        if _BY_HAND:  # the traceback goes to the log; the terminal gets the error and where
+            sys.excepthook = _report_to(stream, sys.__stderr__, log_path)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -133,6 +147,8 @@ def by_hand(rule: str, argv: Sequence[str] | None = None, **default_wildcards: s
     default ``sys.argv[1:]``): ``key=value`` overrides one of the script's default
     wildcards, ``--configfile FILE ...`` adds config files, ``--rule NAME`` picks another
     rule that runs the same script (embed_daily, figure_<name>)."""
+    global _BY_HAND
+    _BY_HAND = True
     argv = list(sys.argv[1:] if argv is None else argv)
     wildcards, configfiles = dict(default_wildcards), []
     while argv:
