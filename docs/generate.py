@@ -51,7 +51,14 @@ SEED_TABLES = (
 BENCH_DATA = REPO / "docs" / "data" / "benchmarks"
 BENCH_PAGE = REPO / "docs" / "benchmarks.md"
 # The speed and memory benchmarks the docs show, each with a block in docs/benchmarks.md.
-BENCHMARKS = ("synthesize_world", "cube_memory", "export", "gpp_ensemble", "run_budget", "zarr_layout")
+BENCHMARKS = (
+    "synthesize_world",
+    "cube_memory",
+    "export",
+    "gpp_ensemble",
+    "run_budget",
+    "zarr_layout",
+)
 # The input sets of the README's headline table, in the order a reader compares them.
 HEADLINE_SETS = ("fused", "s2", "s2_bands", "nirv_lue", "s1")
 

@@ -22,9 +22,9 @@ import pystac
 import xarray as xr
 from tqdm import tqdm
 
+from ecoembed.embed.export import cube_grid
 from ecoembed.io import stac
 from ecoembed.io.errors import InputDataError
-from ecoembed.io.grid import GridSpec
 from ecoembed.io.raster import write_cog
 from ecoembed.io.zarrio import open_zarr, product_kind
 
@@ -94,12 +94,6 @@ def chosen_dates(
     return np.flatnonzero(keep)
 
 
-def _grid(store: xr.Dataset) -> GridSpec:
-    return GridSpec(
-        int(store.rio.crs.to_epsg()), store.rio.transform(), store.sizes["y"], store.sizes["x"]
-    )
-
-
 def write_embedding_geotiffs(
     store_path: str | Path,
     out_dir: str | Path,
@@ -132,7 +126,7 @@ def write_embedding_geotiffs(
             f"{store_path}: no date from {start} to {end} (the store has "
             f"{times[0]:%Y-%m-%d} .. {times[-1]:%Y-%m-%d})"
         )
-    grid, tile = _grid(store), str(store.attrs.get("tile", store_path.stem))
+    grid, tile = cube_grid(store), str(store.attrs.get("tile", store_path.stem))
     coding = store_quantisation(store) if quantise else None
     dims = emb.sizes["dim"]
     # what made the values (the checkpoint's hashes, the run's config hash), in every file
