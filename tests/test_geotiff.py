@@ -3,6 +3,7 @@ and pystac open with the store's grid and values, date selection, refusals."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,9 @@ def test_int8_geotiffs_open_with_rasterio_and_pystac(store, tmp_path):
         assert [b.offset for b in bands] == pytest.approx(coding.offset)
         assert bands[0].nodata == INT8_NODATA and bands[0].data_type == "int8"
         assert item.properties["proj:code"] == f"EPSG:{ds.rio.crs.to_epsg()}"
+        # links are relative: the folder can be moved or served as it is
+        saved = json.loads(Path(item.get_self_href()).read_text())
+        assert saved["assets"]["embedding"]["href"] == f"../../{row['file']}"
         # what made the values travels with them: the checkpoint's hashes
         assert item.properties["ecoembed:model"] == ds.attrs["model"]
         with rasterio.open(path) as src:

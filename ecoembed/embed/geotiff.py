@@ -55,7 +55,7 @@ class Quantisation:
         """(dim, ...) floats -> int8 DNs; NaN -> :data:`INT8_NODATA`."""
         shape = (-1,) + (1,) * (values.ndim - 1)
         dn = np.rint((values - self.offset.reshape(shape)) / self.scale.reshape(shape))
-        dn = np.clip(np.nan_to_num(dn, nan=INT8_NODATA), -INT8_MAX, INT8_MAX)
+        dn = np.clip(dn, -INT8_MAX, INT8_MAX)  # NaN stays NaN until the next line
         return np.where(np.isnan(values), INT8_NODATA, dn).astype(np.int8)
 
     def decode(self, dn: np.ndarray) -> np.ndarray:
@@ -180,7 +180,7 @@ def write_embedding_geotiffs(
                     tile=tile,
                     datetime=when.to_pydatetime(),
                     grid=grid,
-                    href=f"./{name}",
+                    href=str(tmp / name),  # made relative when the catalog is saved
                     dims=dims,
                     data_type="int8" if coding is not None else "float32",
                     nodata=INT8_NODATA if coding is not None else "nan",
@@ -211,7 +211,6 @@ def _write_catalog(items: list[pystac.Item], folder: Path, tile: str) -> None:
         license="proprietary",
     )
     for item in items:
-        item.assets["embedding"].href = str(folder / Path(item.assets["embedding"].href).name)
         collection.add_item(item)
     catalog = pystac.Catalog(id=f"ecoembed-{tile}", description=f"ecoembed products of {tile}")
     catalog.add_child(collection)

@@ -402,14 +402,15 @@ def make_embedding_item(
     href: str,
     dims: int,
     data_type: str,
-    nodata: float,
+    nodata: float | str,
     scales: Iterable[float] | None = None,
     offsets: Iterable[float] | None = None,
     properties: Mapping[str, Any] | None = None,
 ) -> pystac.Item:
     """An item of one date's exported embedding: one COG asset with one band per dimension
     (``raster:bands`` with each band's scale and offset where quantised, so that a reader
-    gets the embedding as value * scale + offset)."""
+    gets the embedding as value * scale + offset). ``nodata``: a number, or "nan" for
+    float bands (STAC's spelling)."""
     item = _new_item(
         item_id,
         collection_id=EMBEDDINGS_COLLECTION_ID,
@@ -426,7 +427,9 @@ def make_embedding_item(
     scales = [None] * dims if scales is None else [float(v) for v in scales]
     offsets = [None] * dims if offsets is None else [float(v) for v in offsets]
     if len(scales) != dims or len(offsets) != dims:
-        raise ValueError(f"item {item_id}: {dims} dimensions but {len(scales)} scales")
+        raise ValueError(
+            f"item {item_id}: {dims} dimensions but {len(scales)} scales, {len(offsets)} offsets"
+        )
     RasterExtension.ext(asset).bands = [
         RasterBand.create(
             nodata=nodata,
