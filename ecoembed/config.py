@@ -79,6 +79,7 @@ def check_config(cfg: dict[str, Any]) -> None:
     else:
         _check_synth(cfg)
     _check_context_fits_period(cfg)
+    _check_daily_period(cfg)
     _check_figures(cfg)
 
 
@@ -154,6 +155,32 @@ def _check_period(section: dict[str, Any], name: str) -> None:
     if days["start"] >= days["end"]:
         raise ConfigError(
             f"{name}.start ({section['start']}) must be before {name}.end ({section['end']})"
+        )
+
+
+def _check_daily_period(cfg: dict[str, Any]) -> None:
+    """The daily product's days are real dates, in order, overlapping the study period
+    (else the product would be empty)."""
+    embed = cfg["embed"]
+    name = "stac" if cfg["data_source"] == "stac" else "synth"
+    study = cfg[name]
+    bounds = {}
+    for key, default in (("daily_start", study["start"]), ("daily_end", study["end"])):
+        value = embed[key] if embed[key] is not None else default
+        try:
+            bounds[key] = dt.date.fromisoformat(value)
+        except ValueError as err:
+            raise ConfigError(f"embed.{key}: {value!r} is not a valid date") from err
+    start, end = bounds["daily_start"], bounds["daily_end"]
+    if start > end:
+        raise ConfigError(
+            f"embed.daily_start ({start}) must be on or before embed.daily_end ({end})"
+        )
+    if end < dt.date.fromisoformat(study["start"]) or start > dt.date.fromisoformat(study["end"]):
+        raise ConfigError(
+            f"embed.daily_start/embed.daily_end: {start} to {end} lies outside the study "
+            f"period {name}.start/{name}.end ({study['start']} to {study['end']}); the daily "
+            "product would have no day"
         )
 
 

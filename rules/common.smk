@@ -192,6 +192,12 @@ def provenance_of(stage):
 
 
 # --- export ---------------------------------------------------------------------------
+def export_settings(daily: bool) -> dict:
+    """The embed section as the export jobs read it. The S2-date export ignores the daily
+    product's keys, so that changing them reruns embed_daily only."""
+    return {k: v for k, v in config["embed"].items() if daily or not k.startswith("daily")}
+
+
 def embed_provenance(wildcards):
     """What every exported product records about the run that made it (besides the
     checkpoint hashes, which the library reads from the checkpoint itself)."""

@@ -15,7 +15,7 @@ rule embed:
         embeddings=directory(EMBEDDINGS),
         reconstruction=directory(RECONSTRUCTION),
     params:
-        embed=config["embed"],
+        embed=export_settings(daily=False),
         provenance=embed_provenance,
     log:
         log_of("embed/{tile}"),
@@ -42,7 +42,7 @@ rule embed_daily:
     output:
         daily=directory(EMBEDDINGS_DAILY),
     params:
-        embed=config["embed"],
+        embed=export_settings(daily=True),
         provenance=embed_provenance,
     log:
         log_of("embed_daily/{tile}"),

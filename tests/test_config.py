@@ -145,6 +145,14 @@ def test_defaults_fill_a_partial_section(tmp_path):
         ("raw_dir: 3\n", "raw_dir"),
         ("fusion:\n  context_dates: 0\n", "context_dates"),  # the fusion needs S2 context
         ("cube:\n  s1_temporal_looks: 2\n", "s1_temporal_looks"),  # not centred
+        ("embed:\n  daily_start: 2022-07-01\n  daily_end: 2022-06-01\n", "embed.daily_start"),
+        ("embed:\n  daily_start: 2030-01-01\n", "embed.daily_start"),  # after synth.end
+        (
+            "embed:\n  daily_start: 2020-01-01\n  daily_end: 2021-01-01\n",
+            "embed.daily_start/embed.daily_end",
+        ),  # before synth.start
+        ("embed:\n  daily_start: 2022-06-31\n", "embed.daily_start"),  # no such day
+        ("embed:\n  daily_end: july\n", "embed.daily_end"),
         ("figures:\n  date: june\n", "figures.date"),
         ("figures:\n  date: 2022-06-31\n", "figures.date"),
         ("gpp:\n  models: [gbm]\nfigures:\n  model: temporal_net\n", "figures.model"),

@@ -23,6 +23,8 @@ def main(cube, model, outputs: dict, embed_cfg: dict, provenance: dict, threads:
         reconstruction_path=outputs.get("reconstruction"),
         daily_path=outputs.get("daily"),
         window_px=int(embed_cfg["window_px"]),
+        daily_start=embed_cfg.get("daily_start"),
+        daily_end=embed_cfg.get("daily_end"),
         provenance=provenance,
         device=resolve_device(embed_cfg["device"]),
         progress=True,

@@ -15,7 +15,7 @@ Products:
   (``FusionNetwork.reconstruct``: the pixel's clear views interpolated and corrected from
   the embedding): a gap-free, cloud-free reflectance cube (and ``observed``);
 * ``daily`` (optional): ``embedding`` (day, dim, y, x) and ``observed`` on every calendar
-  day of the tile's series.
+  day of the tile's series (or of a chosen period within it).
 
 An existing output path is replaced only when it is a previous product of the same kind
 (an embeddings store for ``embeddings``...); anything else there, and an output that is,
@@ -118,10 +118,30 @@ def read_window(cube: xr.Dataset, model: EmbeddingModel, rows: slice, cols: slic
     )
 
 
-def daily_range(cube: xr.Dataset) -> tuple[int, int]:
-    """First and last calendar day (day numbers) covered by any sensor."""
+def daily_range(
+    cube: xr.Dataset,
+    start: str | None = None,
+    end: str | None = None,
+    path: str | Path = "cube",
+) -> tuple[int, int]:
+    """First and last calendar day (day numbers) of the daily product: every day covered
+    by any sensor, or those from ``start`` to ``end`` (ISO dates, inclusive; None: the
+    cube's first or last day) among them.
+
+    Raises InputDataError (naming ``path``) when the period and the cube share no day."""
     days = np.concatenate([day_numbers(cube[s.time_dim].values) for s in SENSORS.values()])
-    return int(np.floor(days.min())), int(np.floor(days.max()))
+    first, last = int(np.floor(days.min())), int(np.floor(days.max()))
+    lo = first if start is None else int(day_numbers(np.array([np.datetime64(start)]))[0])
+    hi = last if end is None else int(day_numbers(np.array([np.datetime64(end)]))[0])
+    if max(lo, first) > min(hi, last):
+        covered = day_dates(np.array([first, last]))
+        raise InputDataError(
+            path,
+            f"the daily period {start or covered[0]} to {end or covered[1]} shares no day "
+            f"with the cube's acquisitions ({covered[0]} to {covered[1]}); choose "
+            "embed.daily_start/daily_end within them",
+        )
+    return max(first, lo), min(last, hi)
 
 
 def _spatial(cube: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
@@ -276,11 +296,16 @@ def export_tile(
     reconstruction_path: str | Path | None = None,
     daily_path: str | Path | None = None,
     window_px: int = 128,
+    daily_start: str | None = None,
+    daily_end: str | None = None,
     provenance: dict | None = None,
     device: str = "cpu",
     progress: bool = True,
 ) -> None:
     """Write the tile's products (see the module docstring); None skips a product.
+
+    ``daily_start``/``daily_end``: first and last ISO date of the daily product (default:
+    the first and last day the cube covers).
 
     Products asked for together share the encoders' work (one pass over the tile). Paths
     that would destroy something are refused first (:func:`check_export_paths`)."""
@@ -302,7 +327,7 @@ def export_tile(
     targets = s2_date_targets(s2_days)
     daily: Targets | None = None
     if daily_path is not None:
-        daily = daily_targets(s2_days, *daily_range(cube))
+        daily = daily_targets(s2_days, *daily_range(cube, daily_start, daily_end, cube_path))
     log.info(
         "tile %s: %d x %d pixels, %d S2 dates%s, windows of %d px",
         tile,
