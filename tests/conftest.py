@@ -77,3 +77,18 @@ def products_cube(products, tmp_path_factory):
         catalog, "tile00", root / "cube.zarr", cube_cfg=validate_config({})["cube"], progress=False
     )
     return catalog, root / "cube.zarr"
+
+
+def cut_cube(shared: Path, path: Path, *, px: int | None = None, dates: int = 6) -> Path:
+    """A private copy of a cube's corner (``px`` square; default the whole width) on its
+    first ``dates`` S2 dates and the S1 acquisitions up to the last of them: quick to
+    embed, and a wrong test cannot destroy the shared cube."""
+    from ecoembed.io.zarrio import open_zarr, write_zarr
+
+    ds = open_zarr(shared)
+    if px is not None:
+        ds = ds.isel(y=slice(0, px), x=slice(0, px))
+    ds = ds.isel(time=slice(0, dates))
+    ds = ds.sel(time_s1=slice(None, ds["time"].values[-1])).drop_encoding()
+    write_zarr(ds, path, crs=ds.rio.crs, transform=ds.rio.transform())
+    return path

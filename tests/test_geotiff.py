@@ -25,6 +25,7 @@ from ecoembed.embed.geotiff import (
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.raster import is_cog
 from ecoembed.io.zarrio import open_zarr
+from tests.conftest import cut_cube
 from tests.test_embed import random_checkpoint
 
 
@@ -50,8 +51,9 @@ def test_int8_coding_spans_the_range_and_errs_by_at_most_half_a_step():
 
 @pytest.fixture(scope="module")
 def store(products_cube, tmp_path_factory):
-    _, cube_path = products_cube
+    _, shared = products_cube
     folder = tmp_path_factory.mktemp("geotiff")
+    cube_path = cut_cube(shared, folder / "cube.zarr", dates=8)  # the whole grid, 8 dates
     out = folder / "tile.zarr"
     export_tile(
         cube_path, random_checkpoint(folder / "fusion.pt"), embeddings_path=out, progress=False

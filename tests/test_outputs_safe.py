@@ -13,8 +13,9 @@ import torch
 from ecoembed.__main__ import main
 from ecoembed.embed.export import export_tile
 from ecoembed.io.atomic import OutputExistsError
-from ecoembed.io.zarrio import open_zarr, product_kind, write_zarr
+from ecoembed.io.zarrio import open_zarr, product_kind
 from ecoembed.models.checkpoint import untrained_checkpoint
+from tests.conftest import cut_cube
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +32,7 @@ def cube(products_cube, tmp_path):
     """A small private cube cut from the session's (a corner, the first dates): quick to
     embed, and a wrong test cannot destroy the shared one."""
     _, shared = products_cube
-    path = tmp_path / "cube" / "tile00.zarr"
-    ds = open_zarr(shared).isel(y=slice(0, 24), x=slice(0, 24), time=slice(0, 6))
-    ds = ds.isel(time_s1=slice(0, 4)).drop_encoding()
-    write_zarr(ds, path, crs=ds.rio.crs, transform=ds.rio.transform())
-    return path
+    return cut_cube(shared, tmp_path / "cube" / "tile00.zarr", px=24, dates=6)
 
 
 def tree(folder):
