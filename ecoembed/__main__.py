@@ -56,6 +56,7 @@ def _embed(args: argparse.Namespace) -> int:
             reconstruction_path=args.reconstruction,
             daily_path=args.daily,
             window_px=args.window_px,
+            neighbours=args.neighbour,
             provenance={"command": "python -m ecoembed embed"},
             device=resolve_device(args.device),
         )
@@ -120,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     emb.add_argument("--reconstruction", help="also write the decoded reflectance here")
     emb.add_argument("--daily", help="also write the daily product here")
+    emb.add_argument(
+        "--neighbour",
+        action="append",
+        default=[],
+        metavar="CUBE",
+        help="cube of a neighbouring tile on the same pixel grid, read for the halo beyond "
+        "this tile's edge (no seams in a mosaic); repeat for each neighbour",
+    )
     emb.add_argument("--window-px", type=int, default=128, help="streaming window (pixels)")
     emb.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
     emb.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's choice)")

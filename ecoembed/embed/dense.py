@@ -16,9 +16,10 @@ token; the codes of the nearest clear S2 dates before and after; and the code of
 nearest S1 acquisition.
 
 Edges: frames before the first and after the last acquisition are missing frames (NaN,
-at the series' median revisit), and pixels beyond the tile edge are missing pixels, both
-of which the encoders saw in training as clouds and gaps. Outputs exist everywhere; near
-the edges they rest on less context.
+at the series' median revisit), and pixels beyond the tile edge are missing pixels
+(unless the export reads them from the neighbouring tiles, ``ecoembed.embed.neighbours``),
+both of which the encoders saw in training as clouds and gaps. Outputs exist everywhere;
+near the edges they rest on less context.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Tile-wise export: the fused embedding of every pixel on every S2 date (and every day).
 
 The tile is streamed window by window: each window is read from the cube with a halo of
-half the context size (missing values beyond the tile edge), embedded densely
+half the context size (beyond the tile edge: from the neighbouring tiles' cubes where
+given, else missing values), embedded densely
 (``ecoembed.embed.dense``), and written into its region of the output stores at once.
 Peak memory is that of one window, whatever the tile size. Outputs are assembled under
 temporary names and appear only when complete.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -48,6 +49,7 @@ from ecoembed.embed.dense import (
     s2_date_targets,
 )
 from ecoembed.embed.model import EmbeddingModel, load_embedding_model
+from ecoembed.embed.neighbours import Neighbour, place_neighbour, read_with_halo
 from ecoembed.io.atomic import OutputExistsError
 from ecoembed.io.errors import InputDataError
 from ecoembed.io.grid import GridSpec
@@ -86,36 +88,45 @@ def cube_grid(cube: xr.Dataset) -> GridSpec:
     )
 
 
-def _read_padded(var: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
-    """var[..., rows, cols] where rows/cols may reach beyond the array: NaN there."""
-    h, w = var.sizes["y"], var.sizes["x"]
-    r0, r1 = max(rows.start, 0), min(rows.stop, h)
-    c0, c1 = max(cols.start, 0), min(cols.stop, w)
-    data = var.isel(y=slice(r0, r1), x=slice(c0, c1)).values
-    pad = [(0, 0)] * (data.ndim - 2) + [
-        (r0 - rows.start, rows.stop - r1),
-        (c0 - cols.start, cols.stop - c1),
-    ]
-    if data.dtype == bool:
-        return np.pad(data, pad, constant_values=False)
-    return np.pad(data.astype(np.float32), pad, constant_values=np.nan)
+def read_window(
+    cube: xr.Dataset,
+    model: EmbeddingModel,
+    rows: slice,
+    cols: slice,
+    neighbours: Sequence[Neighbour] = (),
+) -> WindowSeries:
+    """Both sensors on ``rows`` x ``cols`` plus the model's halo, normalised, NaN = unusable.
 
-
-def read_window(cube: xr.Dataset, model: EmbeddingModel, rows: slice, cols: slice) -> WindowSeries:
-    """Both sensors on ``rows`` x ``cols`` plus the model's halo, normalised, NaN = unusable."""
+    The halo beyond the tile's edge comes from ``neighbours`` (``ecoembed.embed.neighbours``)
+    where they cover it, and is missing elsewhere."""
     halo = model.halo
     r = slice(rows.start - halo, rows.stop + halo)
     c = slice(cols.start - halo, cols.stop + halo)
-    s2 = _read_padded(cube["s2"], r, c)
-    clear = _read_padded(cube["s2_valid"], r, c)
+    nbs = list(neighbours)
+    s2 = read_with_halo(cube, "s2", r, c, nbs)
+    clear = read_with_halo(cube, "s2_valid", r, c, nbs)
     s2 = np.where(clear[:, None], s2, np.nan)
-    s1 = _read_padded(cube["s1"], r, c)
+    s1 = read_with_halo(cube, "s1", r, c, nbs)
     return WindowSeries(
         model.normalise("s2", s2),
         day_numbers(cube["time"].values),
         model.normalise("s1", s1),
         day_numbers(cube["time_s1"].values),
     )
+
+
+def open_neighbours(
+    cube: xr.Dataset, model: EmbeddingModel, paths: Sequence[str | Path]
+) -> list[Neighbour]:
+    """The cubes of neighbouring tiles, checked like the tile's own and placed on its grid."""
+    out = []
+    for path in paths:
+        if not Path(path).exists():
+            raise InputDataError(path, "neighbour cube does not exist")
+        other = open_zarr(path)
+        check_cube(other, model, path)
+        out.append(place_neighbour(cube, other, path))
+    return out
 
 
 def daily_range(
@@ -298,6 +309,7 @@ def export_tile(
     window_px: int = 128,
     daily_start: str | None = None,
     daily_end: str | None = None,
+    neighbours: Sequence[str | Path] = (),
     provenance: dict | None = None,
     device: str = "cpu",
     progress: bool = True,
@@ -305,7 +317,9 @@ def export_tile(
     """Write the tile's products (see the module docstring); None skips a product.
 
     ``daily_start``/``daily_end``: first and last ISO date of the daily product (default:
-    the first and last day the cube covers).
+    the first and last day the cube covers). ``neighbours``: cubes of the tiles around
+    this one, on its pixel grid, from which the halo beyond its edge is read (no seams
+    when the tiles' products are mosaicked; ``ecoembed.embed.neighbours``).
 
     Products asked for together share the encoders' work (one pass over the tile). Paths
     that would destroy something are refused first (:func:`check_export_paths`)."""
@@ -320,8 +334,13 @@ def export_tile(
     model = load_embedding_model(checkpoint, device)
     cube = open_zarr(cube_path)
     check_cube(cube, model, cube_path)
+    around = open_neighbours(cube, model, neighbours)
     tile = str(cube.attrs.get("tile", Path(cube_path).stem))
     attrs = product_attrs(model, tile, provenance)
+    if around:  # what the edge pixels rest on
+        attrs["halo_from"] = json.dumps(
+            [str(nb.cube.attrs.get("tile", p)) for nb, p in zip(around, neighbours, strict=True)]
+        )
     grid = cube_grid(cube)
     s2_days = day_numbers(cube["time"].values)
     targets = s2_date_targets(s2_days)
@@ -379,7 +398,7 @@ def export_tile(
             rows = slice(int(window.row_off), int(window.row_off + window.height))
             cols = slice(int(window.col_off), int(window.col_off + window.width))
             h, w = rows.stop - rows.start, cols.stop - cols.start
-            series = read_window(cube, model, rows, cols)
+            series = read_window(cube, model, rows, cols, around)
             region = {"y": rows, "x": cols}
             n = len(targets) if emb_store is not None or rec_store is not None else 0
             parts = ([targets] if n else []) + ([daily] if daily is not None else [])
