@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,3 +116,25 @@ def test_the_device_line_says_what_the_device_is_for(monkeypatch, caplog):
         "inference on cpu",
         "inference on cuda:1",
     ]
+
+
+def test_reproducible_kernels_switch_on_deterministic_algorithms_unless_told_not_to(monkeypatch):
+    from ecoembed.train.device import reproducible_kernels
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        monkeypatch.setenv("ECOEMBED_DETERMINISTIC", "0")
+        torch.use_deterministic_algorithms(False)
+        assert reproducible_kernels() is False
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+        monkeypatch.delenv("ECOEMBED_DETERMINISTIC")
+        assert reproducible_kernels() is True
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
