@@ -59,6 +59,7 @@ def _embed(args: argparse.Namespace) -> int:
             neighbours=args.neighbour,
             provenance={"command": "python -m ecoembed embed"},
             device=resolve_device(args.device),
+            precision=args.precision,
         )
     except (InputDataError, OutputExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -131,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     emb.add_argument("--window-px", type=int, default=128, help="streaming window (pixels)")
     emb.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
+    emb.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: mixed precision, for GPUs with bf16 tensor cores (slower on most CPUs)",
+    )
     emb.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's choice)")
     tif = sub.add_parser(
         "geotiff",

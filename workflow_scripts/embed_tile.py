@@ -27,6 +27,7 @@ def main(cube, model, outputs: dict, embed_cfg: dict, provenance: dict, threads:
         daily_end=embed_cfg.get("daily_end"),
         provenance=provenance,
         device=resolve_device(embed_cfg["device"]),
+        precision=embed_cfg["precision"],
         progress=True,
     )
 

@@ -113,25 +113,40 @@ def embed_window(
     keep_codes: bool = False,
     day_batch: int = 16,
     batch: int = 512,
+    precision: str = "fp32",
 ) -> WindowProduct:
     """Fused embeddings (and decoded S2) of the window's pixels on the target days.
 
     pixels: flat indices into the H x W output (default: all of them); batch: pixel-dates
     per forward pass (small batches keep the transformer's activations in cache on a CPU;
-    raise it on a GPU).
+    raise it on a GPU); precision: ``fp32``, or ``bf16`` (``inference_mode``).
     """
-    with inference_mode():
+    with inference_mode(model.device, precision):
         return _embed_window(model, series, targets, pixels, decode, keep_codes, day_batch, batch)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @contextmanager
-def inference_mode():
+def inference_mode(device: str | torch.device = "cpu", precision: str = "fp32"):
     """No autograd, and PyTorch's fused transformer fast path off: on short sequences in
-    small batches its native kernel is slower on a CPU than the plain modules."""
+    small batches its native kernel is slower on a CPU than the plain modules.
+
+    ``bf16``: mixed precision (autocast): matrix products and convolutions in bfloat16,
+    what is sensitive to rounding (normalisations, softmax, sums of the reconstruction
+    with its fp32 anchor) in float32, outputs stored as float32. Made for GPUs with
+    bf16 tensor cores; on a CPU without bf16 instructions it is slower, not faster."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     previous = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
+    kind = torch.device(device).type
     try:
-        with torch.no_grad():
+        with (
+            torch.no_grad(),
+            torch.autocast(kind, dtype=torch.bfloat16, enabled=precision == "bf16"),
+        ):
             yield
     finally:
         torch.backends.mha.set_fastpath_enabled(previous)

@@ -40,6 +40,7 @@ import xarray as xr
 from tqdm import tqdm
 
 from ecoembed.embed.dense import (
+    PRECISIONS,
     Targets,
     WindowProduct,
     WindowSeries,
@@ -312,6 +313,7 @@ def export_tile(
     neighbours: Sequence[str | Path] = (),
     provenance: dict | None = None,
     device: str = "cpu",
+    precision: str = "fp32",
     progress: bool = True,
 ) -> None:
     """Write the tile's products (see the module docstring); None skips a product.
@@ -319,12 +321,15 @@ def export_tile(
     ``daily_start``/``daily_end``: first and last ISO date of the daily product (default:
     the first and last day the cube covers). ``neighbours``: cubes of the tiles around
     this one, on its pixel grid, from which the halo beyond its edge is read (no seams
-    when the tiles' products are mosaicked; ``ecoembed.embed.neighbours``).
+    when the tiles' products are mosaicked; ``ecoembed.embed.neighbours``). ``precision``:
+    ``fp32`` or ``bf16`` (mixed precision for GPUs, ``ecoembed.embed.dense.inference_mode``).
 
     Products asked for together share the encoders' work (one pass over the tile). Paths
     that would destroy something are refused first (:func:`check_export_paths`)."""
     if embeddings_path is None and reconstruction_path is None and daily_path is None:
         raise ValueError("export_tile: no product requested")
+    if precision not in PRECISIONS:
+        raise ValueError(f"export_tile: precision must be one of {PRECISIONS}, got {precision!r}")
     outputs = {
         "embeddings": embeddings_path,
         "reconstruction": reconstruction_path,
@@ -337,6 +342,7 @@ def export_tile(
     around = open_neighbours(cube, model, neighbours)
     tile = str(cube.attrs.get("tile", Path(cube_path).stem))
     attrs = product_attrs(model, tile, provenance)
+    attrs["precision"] = precision
     if around:  # what the edge pixels rest on
         attrs["halo_from"] = json.dumps(
             [str(nb.cube.attrs.get("tile", p)) for nb, p in zip(around, neighbours, strict=True)]
@@ -402,7 +408,13 @@ def export_tile(
             region = {"y": rows, "x": cols}
             n = len(targets) if emb_store is not None or rec_store is not None else 0
             parts = ([targets] if n else []) + ([daily] if daily is not None else [])
-            prod = embed_window(model, series, concat_targets(*parts), decode=rec_store is not None)
+            prod = embed_window(
+                model,
+                series,
+                concat_targets(*parts),
+                decode=rec_store is not None,
+                precision=precision,
+            )
             part = slice(0, n)
             if emb_store is not None:
                 emb_store.write(_embedding_part("time", prod, part, h, w), region)
