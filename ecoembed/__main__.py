@@ -26,6 +26,16 @@ EMBED_OUTPUT_OPTIONS = {
 }
 
 
+def iso_date(text: str) -> str:
+    """An argparse type: a real calendar date written YYYY-MM-DD."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _embed(args: argparse.Namespace) -> int:
     import logging
 
@@ -55,6 +65,8 @@ def _embed(args: argparse.Namespace) -> int:
             embeddings_path=args.out,
             reconstruction_path=args.reconstruction,
             daily_path=args.daily,
+            daily_start=args.daily_start,
+            daily_end=args.daily_end,
             window_px=args.window_px,
             neighbours=args.neighbour,
             provenance={"command": "python -m ecoembed embed"},
@@ -122,6 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     emb.add_argument("--reconstruction", help="also write the decoded reflectance here")
     emb.add_argument("--daily", help="also write the daily product here")
+    emb.add_argument(
+        "--daily-start",
+        type=iso_date,
+        help="first day of the daily product, YYYY-MM-DD (default: the cube's)",
+    )
+    emb.add_argument(
+        "--daily-end",
+        type=iso_date,
+        help="last day of the daily product, YYYY-MM-DD, included (default: the cube's)",
+    )
     emb.add_argument(
         "--neighbour",
         action="append",

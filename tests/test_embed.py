@@ -338,7 +338,9 @@ def test_export_streams_exactly_and_records_its_provenance(products_cube, checkp
     assert [str(v) for v in r["band"].values] == list(S2_BAND_NAMES)
 
 
-def test_daily_period_limits_the_daily_product_to_its_days(products_cube, checkpoint, tmp_path):
+def test_daily_period_limits_the_daily_product_to_its_days(
+    products_cube, checkpoint, tmp_path, capsys
+):
     _, shared = products_cube
     cube_path = cut_cube(shared, tmp_path / "cube.zarr", px=24, dates=6)
     cube = open_zarr(cube_path)
@@ -362,6 +364,17 @@ def test_daily_period_limits_the_daily_product_to_its_days(products_cube, checkp
             progress=False,
         )
     assert not (tmp_path / "none.zarr").exists()
+    # the command line: the same days, and a date that is none refused by name
+    from ecoembed.__main__ import main
+
+    cli = tmp_path / "cli.zarr"
+    args = ["embed", "--checkpoint", str(checkpoint), "--cube", str(cube_path)]
+    args += ["--out", str(tmp_path / "e.zarr"), "--daily", str(cli), "--device", "cpu"]
+    assert main([*args, "--daily-start", start, "--daily-end", end]) == 0
+    assert list(pd.DatetimeIndex(open_zarr(cli)["day"].values)) == list(days)
+    with pytest.raises(SystemExit):
+        main([*args, "--daily-end", "2022-02-30"])
+    assert "'2022-02-30' is not a date" in capsys.readouterr().err
 
 
 def test_export_refuses_a_cube_of_other_bands(products_cube, checkpoint, tmp_path):
