@@ -6,9 +6,10 @@ embeddings (a random field smoothed in space, a slow seasonal drift in time, so 
 compressor sees what it would see in an export) with each candidate layout through xarray
 and zarr 3 (the export's own writer settings), then times, from a cold process cache of
 zarr objects, reading every date's map in turn and a sample of pixels' whole series. The
-export's default layout is ``(32, dim, 64, 64)`` (``ecoembed.embed.export``); sharded
-layouts keep small inner chunks for the series reads while putting a whole tile's date in
-few files.
+export's layout (``ecoembed.embed.export.store_layout``: chunks of 8 dates x 32 x 32 px in
+one shard per 128 px streaming window) comes first, then the chunks it used before
+2026-12-04, ``(32, dim, 64, 64)``, and other candidates: sharded layouts keep small inner
+chunks for the series reads while putting a whole tile's date in few files.
 
     .venv/bin/python benchmarks/zarr_layout.py                 # 512 px, 73 dates
     .venv/bin/python benchmarks/zarr_layout.py --size 1024 --publish
@@ -31,7 +32,7 @@ from scipy.ndimage import gaussian_filter
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ecoembed.embed.export import CHUNK_PX, CHUNK_TIME  # noqa: E402
+from ecoembed.embed.export import store_layout  # noqa: E402
 
 DIM = 7
 
@@ -50,10 +51,11 @@ def embedding_like(times: int, size: int, seed: int = 0) -> np.ndarray:
 def layouts(times: int, size: int) -> dict[str, dict]:
     """Candidate encodings of the ``embedding`` variable (chunks, shards)."""
     t8 = -(-times // 8) * 8  # a shard holds whole chunks: the time extent rounded up
+    dims = ("time", "dim", "y", "x")
+    chunks, shards = store_layout(dims, {"time": times, "dim": DIM, "y": size, "x": size}, 128)
     return {
-        f"today ({CHUNK_TIME}, {DIM}, {CHUNK_PX}, {CHUNK_PX})": {
-            "chunks": (CHUNK_TIME, DIM, CHUNK_PX, CHUNK_PX)
-        },
+        f"export: chunks {chunks} in shards of {shards}": {"chunks": chunks, "shards": shards},
+        f"before 2026-12-04 (32, {DIM}, 64, 64)": {"chunks": (32, DIM, 64, 64)},
         f"per date (1, {DIM}, 256, 256)": {"chunks": (1, DIM, 256, 256)},
         f"sharded: chunks (8, {DIM}, 32, 32) in shards of ({t8}, {DIM}, 256, 256)": {
             "chunks": (8, DIM, 32, 32),

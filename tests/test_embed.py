@@ -327,6 +327,12 @@ def test_export_streams_exactly_and_records_its_provenance(products_cube, checkp
     )
     np.testing.assert_allclose(a["embedding"].values, b["embedding"].values, atol=2e-5)
     assert np.isfinite(a["embedding"].values).all()
+    # one shard per streaming window and variable, whole time axis, small chunks inside
+    assert a["embedding"].encoding["shards"] == (16, 5, 64, 64)
+    assert a["embedding"].encoding["chunks"] == (8, 5, 32, 32)
+    assert b["embedding"].encoding["shards"] == (16, 5, 128, 128)
+    assert len([f for f in (out64 / "embedding").rglob("*") if f.is_file()]) == 4 + 1
+    assert len([f for f in (out128 / "embedding").rglob("*") if f.is_file()]) == 1 + 1
     np.testing.assert_array_equal(a["observed"].values, cube["s2_valid"].values)
     assert b.rio.crs == cube.rio.crs and b.rio.transform() == cube.rio.transform()
     model_info = json.loads(b.attrs["model"])

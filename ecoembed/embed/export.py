@@ -59,8 +59,8 @@ from ecoembed.io.timeaxis import day_dates, day_numbers
 from ecoembed.io.zarrio import RegionWriter, is_ecoembed_product, lazy_full, open_zarr, product_kind
 
 log = logging.getLogger(__name__)
-CHUNK_PX = 64
-CHUNK_TIME = 32
+CHUNK_PX = 32  # chunks inside the shards (store_layout)
+CHUNK_TIME = 8
 # Every sensor's series and, where it has one, its valid mask (s2, s2_valid, s1).
 CUBE_VARIABLES = tuple(v for s in SENSORS.values() for v in (s.name, s.valid_var) if v)
 
@@ -161,22 +161,44 @@ def _spatial(cube: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
     return ds.rio.write_crs(cube.rio.crs).rio.write_transform(cube.rio.transform())
 
 
-def _chunks(var_dims: tuple[str, ...], sizes: dict) -> tuple[int, ...]:
-    per_dim = {"y": CHUNK_PX, "x": CHUNK_PX, "time": CHUNK_TIME, "day": CHUNK_TIME}
-    return tuple(min(per_dim.get(d, sizes[d]), sizes[d]) for d in var_dims)
+def store_layout(
+    var_dims: tuple[str, ...], sizes: Mapping[str, int], window_px: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(chunks, shards) of a product variable: small chunks (``CHUNK_TIME`` dates x
+    ``CHUNK_PX`` px) inside one shard per streaming window and the whole time axis.
+
+    The export writes each window once, all dates at a time, so a shard is written whole
+    and never rewritten; a date's map and a pixel's series both read fast, in a
+    window's-worth of files fewer (benchmarks/zarr_layout.py)."""
+    chunk = {"y": CHUNK_PX, "x": CHUNK_PX, "time": CHUNK_TIME, "day": CHUNK_TIME}
+    chunks = tuple(min(chunk.get(d, sizes[d]), sizes[d]) for d in var_dims)
+
+    def shard(d: str, c: int) -> int:
+        if d in ("y", "x") and c == CHUNK_PX:  # (a tile smaller than a chunk: one shard)
+            return window_px
+        return -(-sizes[d] // c) * c  # the whole axis, in whole chunks
+
+    return chunks, tuple(shard(d, c) for d, c in zip(var_dims, chunks, strict=True))
 
 
 def _template(
-    cube: xr.Dataset, coords: dict[str, np.ndarray], variables: dict, attrs: dict
+    cube: xr.Dataset,
+    coords: dict[str, np.ndarray],
+    variables: dict,
+    attrs: dict,
+    window_px: int,
 ) -> tuple[xr.Dataset, dict]:
     """A lazily filled dataset on the cube's grid: variables name -> (dims, fill, attrs)."""
     ds = _spatial(cube, xr.Dataset(coords=coords))
     sizes = dict(ds.sizes)
+    encoding = {}
     for name, (dims, fill, vattrs) in variables.items():
         shape = tuple(sizes[d] for d in dims)
-        ds[name] = (dims, lazy_full(fill, shape, _chunks(dims, sizes)), vattrs)
+        chunks, shards = store_layout(dims, sizes, window_px)
+        lazy = lazy_full(fill, shape, tuple(min(a, b) for a, b in zip(shards, shape, strict=True)))
+        ds[name] = (dims, lazy, vattrs)
+        encoding[name] = {"chunks": chunks, "shards": shards}
     ds.attrs.update(attrs)
-    encoding = {n: {"chunks": _chunks(ds[n].dims, sizes)} for n in variables}
     return ds, encoding
 
 
@@ -187,7 +209,12 @@ OBSERVED_ATTRS = {
 
 
 def embedding_template(
-    cube: xr.Dataset, model: EmbeddingModel, time_dim: str, times: np.ndarray, attrs: dict
+    cube: xr.Dataset,
+    model: EmbeddingModel,
+    time_dim: str,
+    times: np.ndarray,
+    attrs: dict,
+    window_px: int = 128,
 ) -> tuple[xr.Dataset, dict]:
     emb_attrs = {"long_name": "fused embedding (ecoembed)", "units": "1"}
     return _template(
@@ -198,10 +225,13 @@ def embedding_template(
             "observed": ((time_dim, "y", "x"), False, OBSERVED_ATTRS),
         },
         attrs,
+        window_px,
     )
 
 
-def reconstruction_template(cube: xr.Dataset, attrs: dict) -> tuple[xr.Dataset, dict]:
+def reconstruction_template(
+    cube: xr.Dataset, attrs: dict, window_px: int = 128
+) -> tuple[xr.Dataset, dict]:
     s2_attrs = {
         "long_name": "cloud-free surface reflectance: the pixel's clear views "
         "interpolated and corrected from the fused embedding",
@@ -215,6 +245,7 @@ def reconstruction_template(cube: xr.Dataset, attrs: dict) -> tuple[xr.Dataset, 
             "observed": (("time", "y", "x"), False, OBSERVED_ATTRS),
         },
         attrs,
+        window_px,
     )
 
 
@@ -328,6 +359,10 @@ def export_tile(
     that would destroy something are refused first (:func:`check_export_paths`)."""
     if embeddings_path is None and reconstruction_path is None and daily_path is None:
         raise ValueError("export_tile: no product requested")
+    if window_px <= 0 or window_px % CHUNK_PX:
+        raise ValueError(
+            f"export_tile: window_px must be a multiple of {CHUNK_PX}, got {window_px}"
+        )
     if precision not in PRECISIONS:
         raise ValueError(f"export_tile: precision must be one of {PRECISIONS}, got {precision!r}")
     outputs = {
@@ -367,7 +402,7 @@ def export_tile(
             stack.enter_context(
                 RegionWriter(
                     embeddings_path,
-                    *embedding_template(cube, model, "time", cube["time"].values, attrs),
+                    *embedding_template(cube, model, "time", cube["time"].values, attrs, window_px),
                     replace=partial(is_ecoembed_product, kind="embeddings"),
                 )
             )
@@ -378,7 +413,7 @@ def export_tile(
             stack.enter_context(
                 RegionWriter(
                     reconstruction_path,
-                    *reconstruction_template(cube, attrs),
+                    *reconstruction_template(cube, attrs, window_px),
                     replace=partial(is_ecoembed_product, kind="reconstruction"),
                 )
             )
@@ -390,7 +425,12 @@ def export_tile(
                 RegionWriter(
                     daily_path,
                     *embedding_template(
-                        cube, model, "day", pd.DatetimeIndex(day_dates(daily.days)).values, attrs
+                        cube,
+                        model,
+                        "day",
+                        pd.DatetimeIndex(day_dates(daily.days)).values,
+                        attrs,
+                        window_px,
                     ),
                     replace=partial(is_ecoembed_product, kind="daily"),
                 )
