@@ -6,7 +6,7 @@ embeddings (a random field smoothed in space, a slow seasonal drift in time, so 
 compressor sees what it would see in an export) with each candidate layout through xarray
 and zarr 3 (the export's own writer settings), then times, from a cold process cache of
 zarr objects, reading every date's map in turn and a sample of pixels' whole series. The
-export's layout (``ecoembed.embed.export.store_layout``: chunks of 8 dates x 32 x 32 px in
+export's layout (``ecoembed.embed.export.store_layout``: chunks of 8 dates x 64 x 64 px in
 one shard per 128 px streaming window) comes first, then the chunks it used before
 2026-12-04, ``(32, dim, 64, 64)``, and other candidates: sharded layouts keep small inner
 chunks for the series reads while putting a whole tile's date in few files.

@@ -329,7 +329,7 @@ def test_export_streams_exactly_and_records_its_provenance(products_cube, checkp
     assert np.isfinite(a["embedding"].values).all()
     # one shard per streaming window and variable, whole time axis, small chunks inside
     assert a["embedding"].encoding["shards"] == (16, 5, 64, 64)
-    assert a["embedding"].encoding["chunks"] == (8, 5, 32, 32)
+    assert a["embedding"].encoding["chunks"] == (8, 5, 64, 64)
     assert b["embedding"].encoding["shards"] == (16, 5, 128, 128)
     assert len([f for f in (out64 / "embedding").rglob("*") if f.is_file()]) == 4 + 1
     assert len([f for f in (out128 / "embedding").rglob("*") if f.is_file()]) == 1 + 1

@@ -59,7 +59,7 @@ from ecoembed.io.timeaxis import day_dates, day_numbers
 from ecoembed.io.zarrio import RegionWriter, is_ecoembed_product, lazy_full, open_zarr, product_kind
 
 log = logging.getLogger(__name__)
-CHUNK_PX = 32  # chunks inside the shards (store_layout)
+CHUNK_PX = 64  # chunks inside the shards (store_layout)
 CHUNK_TIME = 8
 # Every sensor's series and, where it has one, its valid mask (s2, s2_valid, s1).
 CUBE_VARIABLES = tuple(v for s in SENSORS.values() for v in (s.name, s.valid_var) if v)
