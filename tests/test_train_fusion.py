@@ -264,6 +264,7 @@ synth: {{tile_size: 64, end: "2022-04-30", n_sites: 1}}
 context: {{size: 7, frames: 5}}
 pretrain: {{epochs: 1, examples_per_tile: 100, lr: {lr}}}
 fusion: {{epochs: 1, examples_per_tile: 100}}
+embed: {{daily_start: null, daily_end: null}}  # tiny's daily period lies after this world
 """
 
 
