@@ -72,6 +72,7 @@ def _embed(args: argparse.Namespace) -> int:
             provenance={"command": "python -m ecoembed embed"},
             device=resolve_device(args.device),
             precision=args.precision,
+            batch=args.batch,
         )
     except (InputDataError, OutputExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=("fp32", "bf16"),
         default="fp32",
         help="bf16: mixed precision, for GPUs with bf16 tensor cores (slower on most CPUs)",
+    )
+    emb.add_argument(
+        "--batch", type=int, default=0, help="pixel-dates per forward pass (0: automatic)"
     )
     emb.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's choice)")
     tif = sub.add_parser(

@@ -296,15 +296,16 @@ def test_bf16_export_stays_within_the_stated_tolerance_of_fp32(model):
 
 
 def test_export_streams_exactly_and_records_its_provenance(products_cube, checkpoint, tmp_path):
-    """The command line with 64 px windows and the library with one window of the whole
-    tile write the same embeddings: halos carry the exact context across window edges."""
+    """The command line with 64 px windows (and batches of 100 pixel-dates) and the library
+    with one window of the whole tile write the same embeddings: halos carry the exact
+    context across window edges."""
     _, shared = products_cube
     cube_path = cut_cube(shared, tmp_path / "cube.zarr", dates=12)  # the whole grid
     out64, out128 = tmp_path / "e64.zarr", tmp_path / "e128.zarr"
     rec = tmp_path / "rec.zarr"
     run = subprocess.run(
         [sys.executable, "-m", "ecoembed", "embed", "--checkpoint", str(checkpoint)]
-        + ["--cube", str(cube_path), "--out", str(out64), "--window-px", "64"]
+        + ["--cube", str(cube_path), "--out", str(out64), "--window-px", "64", "--batch", "100"]
         + ["--device", "cpu", "--threads", "2"],
         capture_output=True,
         text=True,

@@ -331,6 +331,13 @@ def check_export_paths(
             )
 
 
+def default_batch(device: str) -> int:
+    """Pixel-dates per forward pass: 512 on a CPU (measured fastest there, 2026-12-04 entry
+    of docs/experiments.md), 16,384 on a GPU (unmeasured: benchmarks/gpu.sh times 4,096
+    and 65,536)."""
+    return 512 if str(device).startswith("cpu") else 16_384
+
+
 def export_tile(
     cube_path: str | Path,
     checkpoint: str | Path,
@@ -345,6 +352,7 @@ def export_tile(
     provenance: dict | None = None,
     device: str = "cpu",
     precision: str = "fp32",
+    batch: int = 0,
     progress: bool = True,
 ) -> None:
     """Write the tile's products (see the module docstring); None skips a product.
@@ -354,6 +362,7 @@ def export_tile(
     this one, on its pixel grid, from which the halo beyond its edge is read (no seams
     when the tiles' products are mosaicked; ``ecoembed.embed.neighbours``). ``precision``:
     ``fp32`` or ``bf16`` (mixed precision for GPUs, ``ecoembed.embed.dense.inference_mode``).
+    ``batch``: pixel-dates per forward pass; 0 picks ``default_batch(device)``.
 
     Products asked for together share the encoders' work (one pass over the tile). Paths
     that would destroy something are refused first (:func:`check_export_paths`)."""
@@ -363,6 +372,9 @@ def export_tile(
         raise ValueError(
             f"export_tile: window_px must be a multiple of {CHUNK_PX}, got {window_px}"
         )
+    if batch < 0:
+        raise ValueError(f"export_tile: batch must be positive (0: automatic), got {batch}")
+    batch = batch or default_batch(device)
     if precision not in PRECISIONS:
         raise ValueError(f"export_tile: precision must be one of {PRECISIONS}, got {precision!r}")
     outputs = {
@@ -454,6 +466,7 @@ def export_tile(
                 concat_targets(*parts),
                 decode=rec_store is not None,
                 precision=precision,
+                batch=batch,
             )
             part = slice(0, n)
             if emb_store is not None:
