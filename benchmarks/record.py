@@ -9,10 +9,12 @@ and rounded as the docs show them) and a few sentences of measured facts to
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -97,3 +99,44 @@ def publish(
 
         generate.main([])
     return csv
+
+
+# --- benchmarks that run the workflow from nothing (run_budget.py, synthesize_world.py) ---
+
+
+def workflow_run_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that runs a workflow target in a fresh directory."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--configfile", default=str(REPO / "config.yaml"))
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--keep", action="store_true", help="keep the working directory")
+    ap.add_argument(
+        "--publish", action="store_true", help="the table into docs/benchmarks.md (record.py)"
+    )
+    return ap
+
+
+def run_snakemake(target: str, work: Path, configfile: str, cores: int) -> bool:
+    """``snakemake --cores N target`` of the repository's Snakefile in ``work``, quietly;
+    on failure the output's tail goes to stderr and False is returned."""
+    cmd = [sys.executable, "-m", "snakemake", target, "--cores", str(cores)]
+    cmd += ["--configfile", configfile, "-s", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(work), "--quiet"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode:
+        print(run.stdout[-4000:], run.stderr[-4000:], file=sys.stderr)
+    return run.returncode == 0
+
+
+def shown_path(path: str | Path) -> Path:
+    """A path as the docs show it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def finish_work(work: Path, keep: bool) -> None:
+    """Remove a benchmark's working directory, or say where it was kept."""
+    if keep:
+        print(f"kept: {work}")
+    else:
+        shutil.rmtree(work)

@@ -15,10 +15,8 @@ work, not better packing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,9 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # record.py, also when imported
+from record import finish_work, publish, run_snakemake, shown_path, workflow_run_parser  # noqa: E402
+
 TARGET = "gpp_eval"
 
 
@@ -78,25 +79,13 @@ def stage_table(benchmarks: Path, threads: dict[str, int]) -> pd.DataFrame:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configfile", default=str(REPO / "config.yaml"))
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--keep", action="store_true", help="keep the working directory")
-    ap.add_argument(
-        "--publish", action="store_true", help="the table into docs/benchmarks.md (record.py)"
-    )
-    args = ap.parse_args()
-
+    args = workflow_run_parser(__doc__.splitlines()[0]).parse_args()
     work = Path(tempfile.mkdtemp(prefix="ecoembed-budget-"))
-    cmd = [sys.executable, "-m", "snakemake", TARGET, "--cores", str(args.cores)]
-    cmd += ["--configfile", args.configfile, "-s", str(REPO / "Snakefile")]
-    cmd += ["--directory", str(work), "--quiet"]
     cpu0, t0 = children_cpu_seconds(), time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True)
+    ok = run_snakemake(TARGET, work, args.configfile, args.cores)
     wall, cpu = time.perf_counter() - t0, children_cpu_seconds() - cpu0
-    if run.returncode:
-        print(run.stdout[-4000:], run.stderr[-4000:], file=sys.stderr)
-        return run.returncode
+    if not ok:
+        return 1
 
     table = stage_table(work / "results" / "benchmarks", rule_threads(work, args.configfile))
     reserved = float(table["core_seconds"].sum())
@@ -108,10 +97,7 @@ def main() -> int:
     print(f"core seconds reserved by the jobs: {reserved:.0f} of {wall * args.cores:.0f}")
 
     if args.publish:
-        from record import publish
-
-        shown = Path(args.configfile).resolve()
-        shown = shown.relative_to(REPO) if shown.is_relative_to(REPO) else shown
+        shown = shown_path(args.configfile)
         out = pd.DataFrame(
             {
                 "rule": [f"`{r}`" for r in table["rule"]],
@@ -134,10 +120,7 @@ def main() -> int:
             f"to spend: {6 * 60 * args.cores / cpu:.0%} of this run's.",
         ]
         publish("run_budget", out, notes)
-    if args.keep:
-        print(f"kept: {work}")
-    else:
-        subprocess.run(["rm", "-rf", str(work)], check=True)
+    finish_work(work, args.keep)
     return 0
 
 

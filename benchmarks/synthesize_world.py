@@ -12,8 +12,6 @@ embedded default (config.yaml) builds in under a minute on 2 cores.
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # record.py, also when imported
+from record import finish_work, publish, run_snakemake, shown_path, workflow_run_parser  # noqa: E402
 
 
 def folder_size_mb(path: Path) -> float:
@@ -29,37 +29,13 @@ def folder_size_mb(path: Path) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configfile", default=str(REPO / "config.yaml"))
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--keep", action="store_true", help="keep the working directory")
-    ap.add_argument(
-        "--publish", action="store_true", help="the table into docs/benchmarks.md (record.py)"
-    )
-    args = ap.parse_args()
-
+    args = workflow_run_parser(__doc__.splitlines()[0]).parse_args()
     work = Path(tempfile.mkdtemp(prefix="ecoembed-bench-"))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "synthesize",
-        "--cores",
-        str(args.cores),
-        "--configfile",
-        args.configfile,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--quiet",
-    ]
     t0 = time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True)
+    ok = run_snakemake("synthesize", work, args.configfile, args.cores)
     wall = time.perf_counter() - t0
-    if run.returncode:
-        print(run.stdout[-4000:], run.stderr[-4000:], file=sys.stderr)
-        return run.returncode
+    if not ok:
+        return 1
 
     rows = []
     for tsv in sorted((work / "results" / "benchmarks" / "synthesize_tile").glob("*.tsv")):
@@ -80,8 +56,6 @@ def main() -> int:
     for part, mb in sizes.items():
         print(f"size of results/{part}: {mb:.0f} MB")
     if args.publish:
-        from record import publish
-
         table = pd.DataFrame(
             [
                 {
@@ -93,18 +67,14 @@ def main() -> int:
                 for r in rows
             ]
         )
-        config = Path(args.configfile).resolve()
-        shown = config.relative_to(REPO) if config.is_relative_to(REPO) else config
+        shown = shown_path(args.configfile)
         notes = [
             f"`snakemake --cores {args.cores} synthesize` of `{shown}` from nothing: "
             f"{wall:.1f} s wall time; it writes {sizes['raw']:.0f} MB of raw data "
             f"(`results/raw`) and {sizes['truth']:.0f} MB of truth (`results/truth`)."
         ]
         publish("synthesize_world", table, notes)
-    if args.keep:
-        print(f"kept: {work}")
-    else:
-        subprocess.run(["rm", "-rf", str(work)], check=True)
+    finish_work(work, args.keep)
     return 0
 
 
