@@ -80,6 +80,7 @@ def check_config(cfg: dict[str, Any]) -> None:
         _check_synth(cfg)
     _check_context_fits_period(cfg)
     _check_daily_period(cfg)
+    _check_pretrain(cfg["pretrain"])
     _check_figures(cfg)
 
 
@@ -181,6 +182,21 @@ def _check_daily_period(cfg: dict[str, Any]) -> None:
             f"embed.daily_start/embed.daily_end: {start} to {end} lies outside the study "
             f"period {name}.start/{name}.end ({study['start']} to {study['end']}); the daily "
             "product would have no day"
+        )
+
+
+def _check_pretrain(pre: dict[str, Any]) -> None:
+    """Dense stage-1 training shares one stem pass among a window's centres: a hidden
+    central pixel would change the stem's output for that centre alone."""
+    if pre["centres_per_window"] > 1 and pre["p_centre"] > 0:
+        raise ConfigError(
+            f"pretrain.p_centre: must be 0 with pretrain.centres_per_window > 1 "
+            f"(got {pre['p_centre']} and {pre['centres_per_window']})"
+        )
+    if pre["centres_per_window"] > pre["window_px"] ** 2:
+        raise ConfigError(
+            f"pretrain.centres_per_window: {pre['centres_per_window']} centres do not fit "
+            f"in a window of pretrain.window_px {pre['window_px']} x {pre['window_px']} pixels"
         )
 
 

@@ -157,6 +157,12 @@ def test_defaults_fill_a_partial_section(tmp_path):
         ("figures:\n  date: 2022-06-31\n", "figures.date"),
         ("gpp:\n  models: [gbm]\nfigures:\n  model: temporal_net\n", "figures.model"),
         ("gpp:\n  splits: [loso]\nfigures:\n  split: loyo\n", "figures.split"),
+        # a hidden central pixel cannot share the stem pass of dense training
+        ("pretrain:\n  centres_per_window: 8\n  p_centre: 0.5\n", "pretrain.p_centre"),
+        (
+            "pretrain:\n  centres_per_window: 17\n  window_px: 4\n",
+            "pretrain.centres_per_window",
+        ),
     ],
 )
 def test_bad_config_fails_naming_the_key(tmp_path, text, key):

@@ -55,6 +55,47 @@ def test_dense_encoding_equals_encoding_each_pixels_own_neighbourhood(encoder):
     assert diff < 1e-4, float(diff)
 
 
+@pytest.mark.parametrize("centre_skip", [False, True])
+def test_window_codes_equal_each_centres_own_neighbourhood_with_its_frames_dropped(centre_skip):
+    """Dense stage-1 training: codes read from one stem pass per window equal the codes
+    of each centre's own neighbourhood, with that centre's dropped frames set to NaN, and
+    the gradient reaches the stem through both (a dropped frame's features are the stem's
+    output on an all-missing frame, so its weights and biases still learn)."""
+    torch.manual_seed(0)
+    enc = ContextEncoder(10, size=SIZE, frames=FRAMES, centre_skip=centre_skip)
+    x0, dt0 = random_window(20, 22, seed=1)
+    x1, _ = random_window(20, 22, seed=2)
+    windows = torch.stack([x0, x1])  # (2, T, C, 20, 22): stem output grid 6 x 8
+    dt = torch.stack([dt0, dt0 + 3])
+    at = (
+        torch.tensor([0, 0, 1, 1, 0]),
+        torch.tensor([0, 5, 3, 5, 2]),
+        torch.tensor([1, 7, 0, 7, 4]),
+    )
+    g = torch.Generator().manual_seed(3)
+    drop = torch.rand(5, FRAMES, generator=g) < 0.3
+    drop[0, FRAMES // 2] = True  # also the central frame
+    codes = enc.window_codes(windows, dt, at, drop)
+    patches = torch.stack(
+        [
+            windows[k, :, :, r : r + SIZE, c : c + SIZE]
+            for k, r, c in zip(*(a.tolist() for a in at), strict=True)
+        ]
+    ).clone()
+    patches[drop] = float("nan")
+    single = enc(patches, dt[at[0]])
+    assert (codes - single).abs().max() < 1e-5
+    codes.sum().backward()
+    dense_grad = [p.grad.clone() for p in enc.stem.parameters()]
+    enc.zero_grad()
+    single.sum().backward()
+    for a, b in zip(dense_grad, (p.grad for p in enc.stem.parameters()), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+        assert b.abs().sum() > 0
+    with pytest.raises(ValueError, match="frames"):
+        enc.window_codes(windows[:, :5], dt[:, :5], at)
+
+
 def test_code_depends_on_the_context_window_and_nothing_outside(encoder):
     x, dt = random_window(SIZE + 2, SIZE + 2)
     x = torch.nan_to_num(x)

@@ -65,3 +65,34 @@ def test_extraction_is_the_neighbourhood_and_its_time_gaps():
     assert x.shape == (1, 3, 2, 5, 5)
     np.testing.assert_array_equal(x[0, 1], cube[4, :, 4:9, 1:6])
     np.testing.assert_array_equal(dt[0], [-5.0, 0.0, 5.0])
+
+
+def test_window_centres_share_a_date_and_a_square_outside_the_held_out_part():
+    dates, valid = world()
+    anchors = sample_centres(
+        valid, dates, n=200, size=SIZE, frames=FRAMES, rng=np.random.default_rng(3)
+    )
+    allowed = np.ones(valid.shape[1:], bool)
+    allowed[:, 20:] = False  # say, the held-out blocks
+    keep = allowed[anchors.row, anchors.col]
+    a = np.stack([0 * anchors.t, anchors.t, anchors.row, anchors.col], axis=1)[keep]
+    win = sampling.window_centres(
+        a, [valid], [allowed], size=SIZE, px=6, per_window=8, rng=np.random.default_rng(4)
+    )
+    assert len(win) == len(a) and win.px == 6
+    first = np.flatnonzero(np.diff(np.concatenate([[-1], win.group])))
+    # the anchor comes first in its window, then others of the same date
+    assert (win.row[first] == a[:, 2]).all() and (win.col[first] == a[:, 3]).all()
+    t = win.t[win.group]
+    assert valid[t, win.row, win.col].all() and allowed[win.row, win.col].all()
+    dr, dc = win.row - win.row0[win.group], win.col - win.col0[win.group]
+    assert dr.min() >= 0 and dr.max() < 6 and dc.min() >= 0 and dc.max() < 6
+    # the square keeps the full spatial context inside the tile
+    assert win.row0.min() >= SIZE // 2 and (win.row0 + 6).max() <= 40 - SIZE // 2
+    sizes = np.bincount(win.group)
+    assert sizes.max() == 8 and sizes.mean() > 4  # half the pixels are clear
+    assert len(set(zip(win.group, win.row, win.col, strict=True))) == win.group.size
+    again = sampling.window_centres(
+        a, [valid], [allowed], size=SIZE, px=6, per_window=8, rng=np.random.default_rng(4)
+    )
+    assert np.array_equal(again.row, win.row) and np.array_equal(again.col, win.col)

@@ -167,6 +167,36 @@ class ContextEncoder(nn.Module):
         feats = self.frame_features(patches.reshape(b * t, c, h, w)).reshape(b, t, -1)
         return self.temporal(feats, dt_days)
 
+    def window_codes(
+        self,
+        windows: torch.Tensor,
+        dt_days: torch.Tensor,
+        at: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        drop: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Codes of several central pixel-dates per window, from one stem pass per frame.
+
+        windows: (G, T, C, H, W), NaN for missing, each T frames around one central date;
+        dt_days: (G, T); at: (window, row, col) of each code, (N,) each, the row and column
+        in the stem's output grid (H - size + 1, W - size + 1), i.e. the centre's position
+        minus ``size // 2``; drop: (N, T) frames seen as missing by that code only.
+        Equals ``forward`` on each code's neighbourhood with its dropped frames set to NaN
+        (to float rounding, tested): the stem is unpadded, so its output at a pixel is that
+        of the pixel's own neighbourhood, and a missing frame's features are those of an
+        all-missing neighbourhood. Neighbouring codes share the stem's work.
+        """
+        g, t, c, h, w = windows.shape
+        if t != self.frames:
+            raise ValueError(f"expected windows of {self.frames} frames, got {t}")
+        feats = self.frame_features(windows.reshape(g * t, c, h, w))
+        feats = feats.reshape(g, t, *feats.shape[1:])  # (G, T, F, H', W')
+        group, rows, cols = at
+        tokens = feats[group, :, :, rows, cols]  # (N, T, F)
+        if drop is not None:
+            blank = windows.new_full((1, c, self.size, self.size), float("nan"))
+            tokens = torch.where(drop[..., None], self.frame_features(blank).flatten(), tokens)
+        return self.temporal(tokens, dt_days[group])
+
     @torch.no_grad()
     def encode_dense(
         self, frames: torch.Tensor, dt_days: torch.Tensor, pixel_batch: int = 65_536

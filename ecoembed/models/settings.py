@@ -27,6 +27,10 @@ class PretrainConfig:
     centre_skip: bool = True  # the central pixel's values also go to the temporal module
     loss: str = "mse"  # or "huber", "l1" (ecoembed.models.losses.pointwise_loss)
     huber_delta: float = 0.3  # where Huber's loss turns linear (normalised units)
+    # dense training: an epoch's examples come in windows of this many centres of one
+    # date in a window_px square, sharing one stem pass (1: one neighbourhood each)
+    centres_per_window: int = 1
+    window_px: int = 8
     seed: int = 42
 
 

@@ -27,7 +27,13 @@ from ecoembed.models.losses import valid_weight, weighted_masked_loss
 from ecoembed.models.settings import PretrainConfig
 from ecoembed.train.distributed import Distributed, distributed, shard_scale
 from ecoembed.train.loop import RunFiles, Stage, fit
-from ecoembed.train.sampling import Centres, extract_neighbourhoods, sample_centres
+from ecoembed.train.sampling import (
+    Centres,
+    Windows,
+    extract_neighbourhoods,
+    sample_centres,
+    window_centres,
+)
 from ecoembed.train.series import SensorSeries, held_out, normalised, series_sha256
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,72 @@ def band_statistics(series: list[SensorSeries], idx: np.ndarray, cfg: PretrainCo
     return centre.mean(axis=0), np.maximum(centre.std(axis=0), 1e-6)
 
 
+def held_out_masks(series: list[SensorSeries]) -> list[np.ndarray]:
+    """Per tile, (H, W) True outside the held-out blocks: where training centres may lie."""
+    masks = []
+    for s in series:
+        h, w = s.values.shape[2:]
+        rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        grid = Centres(np.zeros(h * w, np.int64), rows.ravel(), cols.ravel())
+        masks.append(~held_out(grid, (h, w)).reshape(h, w))
+    return masks
+
+
+def epoch_windows(
+    series: list[SensorSeries],
+    train_idx: np.ndarray,
+    allowed: list[np.ndarray],
+    n_windows: int,
+    cfg: PretrainConfig,
+    rng: np.random.Generator,
+) -> Windows:
+    """Dense training's windows of one epoch: ``n_windows`` training centres drawn anew
+    each epoch (so that over the epochs many more places and dates train than one epoch
+    holds), each with more centres of its date outside the held-out blocks
+    (``window_centres``)."""
+    anchors = train_idx[np.sort(rng.choice(len(train_idx), n_windows, replace=False))]
+    return window_centres(
+        anchors,
+        [s.valid for s in series],
+        allowed,
+        size=cfg.size,
+        px=cfg.window_px,
+        per_window=cfg.centres_per_window,
+        rng=rng,
+    )
+
+
+def cut_windows(series: list[SensorSeries], win: Windows, sel: np.ndarray, cfg: PretrainConfig):
+    """The windows ``sel``: their frames (G, T, C, px + size - 1, ...), the gaps to their
+    central dates (G, T), and, for their centres in window order, the window of each
+    (index into ``sel``), its row and column in the stem's output grid and its
+    neighbourhood (N, T, C, size, size), the reconstruction target."""
+    half_s, half_t, side = cfg.size // 2, cfg.frames // 2, win.px
+    frames, dts, group, rows, cols, targets = [], [], [], [], [], []
+    for j, g in enumerate(sel):
+        s, t, r0, c0 = series[win.tile[g]], win.t[g], win.row0[g], win.col0[g]
+        x = s.values[
+            t - half_t : t + half_t + 1,
+            :,
+            r0 - half_s : r0 + side + half_s,
+            c0 - half_s : c0 + side + half_s,
+        ]
+        members = np.flatnonzero(win.group == g)
+        r, c = win.row[members] - r0, win.col[members] - c0
+        frames.append(x)
+        dts.append(s.day_of[t - half_t : t + half_t + 1] - s.day_of[t])
+        group.append(np.full(members.size, j))
+        rows.append(r)
+        cols.append(c)
+        targets += [x[:, :, i : i + cfg.size, k : k + cfg.size] for i, k in zip(r, c, strict=True)]
+    return (
+        np.stack(frames),
+        np.stack(dts).astype(np.float32),
+        tuple(np.concatenate(a) for a in (group, rows, cols)),
+        np.stack(targets),
+    )
+
+
 def tile_order(idx: np.ndarray) -> np.ndarray:
     """The examples in the row order ``cut`` returns them in (stable sort by tile): a batch
     so ordered can be split into shards whose cuts, put together, are the batch's cut."""
@@ -87,6 +159,13 @@ class Autoencoder(nn.Module):
 
     def forward(self, inp: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
         return self.dec(self.enc(inp, dt), dt)
+
+
+class WindowAutoencoder(Autoencoder):
+    """The same autoencoder on dense training's windows (``ContextEncoder.window_codes``)."""
+
+    def forward(self, windows, dt, at, drop) -> torch.Tensor:
+        return self.dec(self.enc.window_codes(windows, dt, at, drop), dt[at[0]])
 
 
 def build_models(channels: int, cfg: PretrainConfig) -> tuple[ContextEncoder, NeighbourhoodDecoder]:
@@ -189,13 +268,28 @@ class Pretraining(Stage):
         self.norm = [normalised(s, self.mean, self.std) for s in series]
         device = dp.device
         self.enc, self.dec = (m.to(device) for m in build_models(self.channels, cfg))
-        self.model = dp.wrap(Autoencoder(self.enc, self.dec))
+        self.dense = cfg.centres_per_window > 1
+        if self.dense:
+            if cfg.p_centre > 0:
+                raise ValueError("dense training (centres_per_window > 1) needs p_centre 0")
+            self.allowed = held_out_masks(series)
+            self.model = dp.wrap(WindowAutoencoder(self.enc, self.dec))
+        else:
+            self.model = dp.wrap(Autoencoder(self.enc, self.dec))
         params = list(self.enc.parameters()) + list(self.dec.parameters())
         self.opt = torch.optim.Adam(params, lr=cfg.lr)
         self.base_lr, self.schedule = cfg.lr, cfg.lr_schedule
         self.context = context_weights(cfg.size, cfg.frames).to(device)
         self.xv, self.dtv = (torch.from_numpy(a).to(device) for a in cut(self.norm, val_idx, cfg))
-        self.n_batches = math.ceil(len(self.train_idx) / cfg.batch_size)
+        # an epoch: the training examples in batches of batch_size, or in dense training
+        # as many centres in windows of centres_per_window (fewer where a window's
+        # square has fewer valid pixels on its date)
+        self.n_units, self.per_batch = len(self.train_idx), cfg.batch_size
+        if self.dense:
+            g = cfg.centres_per_window
+            self.n_units = max(1, math.ceil(len(self.train_idx) / g))
+            self.per_batch = max(1, round(cfg.batch_size / g))
+        self.n_batches = math.ceil(self.n_units / self.per_batch)
 
     def restore(self, resume: dict) -> None:
         self.enc.load_state_dict(resume["encoder"])
@@ -204,11 +298,17 @@ class Pretraining(Stage):
 
     def begin_epoch(self, rng: np.random.Generator) -> None:
         self.gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        self.order = rng.permutation(len(self.train_idx))
+        if self.dense:
+            self.windows = epoch_windows(
+                self.norm, self.train_idx, self.allowed, self.n_units, self.cfg, rng
+            )
+        self.order = rng.permutation(self.n_units)
         self.enc.train()
         self.dec.train()
 
     def batch_loss(self, b: int) -> torch.Tensor:
+        if self.dense:
+            return self.window_batch_loss(b)
         cfg, dp, size = self.cfg, self.dp, self.cfg.batch_size
         batch = tile_order(self.train_idx[self.order[b * size : (b + 1) * size]])
         part, n_local = dp.batch_part(len(batch))
@@ -225,6 +325,28 @@ class Pretraining(Stage):
         x, dt, inp = x.to(dp.device), dt.to(dp.device), inp.to(dp.device)
         loss = weighted_masked_loss(self.model(inp, dt), x, self.context, cfg.loss, cfg.huber_delta)
         if dp.active:  # a weighted mean: each process's share is its part of the weight
+            w_local = float(valid_weight(x, self.context)) if n_local else 0.0
+            loss = loss * shard_scale(w_local, dp.all_sum(w_local), dp.world_size)
+        return loss
+
+    def window_batch_loss(self, b: int) -> torch.Tensor:
+        """Dense training: the batch's windows; each centre's frames are dropped as
+        ``mask_inputs`` drops them, drawn for the whole batch in window order and this
+        process's windows' part kept (the same draws in any process count)."""
+        cfg, dp = self.cfg, self.dp
+        sel = self.order[b * self.per_batch : (b + 1) * self.per_batch]
+        ends = np.concatenate([[0], np.cumsum(np.bincount(self.windows.group)[sel])])
+        drop = torch.rand(int(ends[-1]), cfg.frames, generator=self.gen) < cfg.p_frame
+        part, n_local = dp.batch_part(len(sel))
+        frames, dt, at, x = cut_windows(self.norm, self.windows, sel[part], cfg)
+        drop = drop[ends[part.start] : ends[part.stop]]
+        device = dp.device
+        frames, dt, x = (torch.from_numpy(a).to(device) for a in (frames, dt, x))
+        at = tuple(torch.from_numpy(a).to(device) for a in at)
+        loss = weighted_masked_loss(
+            self.model(frames, dt, at, drop.to(device)), x, self.context, cfg.loss, cfg.huber_delta
+        )
+        if dp.active:
             w_local = float(valid_weight(x, self.context)) if n_local else 0.0
             loss = loss * shard_scale(w_local, dp.all_sum(w_local), dp.world_size)
         return loss

@@ -92,3 +92,73 @@ def extract_neighbourhoods(
         ]
         dt[i] = day_of[t - half_t : t + half_t + 1] - day_of[t]
     return out, dt
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Groups of centres that share a central date and a square of ``px`` x ``px`` pixels
+    of one tile: stage 1's dense training runs the stem once over each square's context
+    and reads every centre's features from it (``ContextEncoder.window_codes``).
+
+    Window g's centres lie in rows ``row0[g] .. row0[g] + px - 1`` and the same span of
+    columns from ``col0[g]``; centre i belongs to window ``group[i]``.
+    """
+
+    tile: np.ndarray  # (G,)
+    t: np.ndarray  # (G,) central acquisition
+    row0: np.ndarray  # (G,)
+    col0: np.ndarray  # (G,)
+    px: int
+    group: np.ndarray  # (N,)
+    row: np.ndarray  # (N,) centre row in the tile
+    col: np.ndarray  # (N,)
+
+    def __len__(self) -> int:
+        return int(self.tile.size)
+
+
+def window_centres(
+    anchors: np.ndarray,
+    valid: list[np.ndarray],
+    allowed: list[np.ndarray],
+    *,
+    size: int,
+    px: int,
+    per_window: int,
+    rng: np.random.Generator,
+) -> Windows:
+    """A window around each anchor centre (tile, t, row, col) holding the anchor and up to
+    ``per_window - 1`` more centres drawn at random from the square's pixels that are
+    valid on the anchor's date and ``allowed`` (e.g. outside the held-out blocks).
+
+    valid, allowed: per tile, (T, H, W) and (H, W) bool. The square is the ``px`` x ``px``
+    one centred on the anchor, moved inwards where it would leave the part of the tile
+    whose pixels have a full context (``size``); the anchor's date already has a full
+    temporal context (``sample_centres``), and so has every centre of its window.
+    """
+    half = size // 2
+    # one side for all windows, so that a batch of them stacks
+    side = min([px] + [n - 2 * half for v in valid for n in v.shape[1:]])
+    tiles, ts, r0s, c0s, group, rows, cols = [], [], [], [], [], [], []
+    for g, (k, t, r, c) in enumerate(np.asarray(anchors, np.int64)):
+        h, w = valid[k].shape[1:]
+        r0 = int(np.clip(r - side // 2, half, h - half - side))
+        c0 = int(np.clip(c - side // 2, half, w - half - side))
+        square = (
+            valid[k][t, r0 : r0 + side, c0 : c0 + side] & allowed[k][r0 : r0 + side, c0 : c0 + side]
+        )
+        square[r - r0, c - c0] = False  # the anchor comes first, once
+        others = np.flatnonzero(square)
+        pick = rng.choice(others, size=min(per_window - 1, others.size), replace=False)
+        tiles.append(k)
+        ts.append(t)
+        r0s.append(r0)
+        c0s.append(c0)
+        group.append(np.full(pick.size + 1, g))
+        rows.append(np.concatenate([[r], r0 + pick // side]))
+        cols.append(np.concatenate([[c], c0 + pick % side]))
+    return Windows(
+        *(np.asarray(a, np.int64) for a in (tiles, ts, r0s, c0s)),
+        side,
+        *(np.concatenate(a).astype(np.int64) for a in (group, rows, cols)),
+    )
